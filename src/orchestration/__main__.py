@@ -1,0 +1,7 @@
+"""``python -m orchestration``: the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""Durable file replacement: a reader sees the old file or the new, never a mix.
+
+Stability: stable.
+
+The recipe (STATE-OBS-003): write a temporary file in the same directory,
+flush and ``fsync`` it, ``os.replace`` it over the target, then ``fsync`` the
+directory so the rename itself survives a power cut. On any error the
+temporary file is removed and the target is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["fsync_directory", "write_atomic"]
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the directory's entries (a rename, a new file) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    Raises:
+        OSError: the write failed (full disk, read-only folder); ``path`` is
+            unchanged and no temporary file is left behind.
+    """
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644  # mkstemp's 0600 would hide the file from other users
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)

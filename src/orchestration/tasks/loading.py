@@ -1,0 +1,332 @@
+"""Load every task file of a pipeline and collect every problem (TASK-DEF-010).
+
+Stability: stable.
+
+``load_tasks(root)`` reads ``tasks/**/*.json``, validates each file against
+the v2.0.0 model, then checks what only the whole set can tell: duplicate
+ids, unknown dependencies and ``blocks`` that disagree with ``dependencies``.
+It never raises on bad input: every problem becomes a :class:`Problem` with
+file, position, JSON pointer, a fix and the requirement it violates.
+
+The happy path is one ``model_validate_json`` per file (parsing and validation
+in pydantic-core); diagnosis, which is slower, runs only for files that fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..bulk import gc_paused
+from ..errors import Problem
+from ..project import TASKS_DIR, task_files
+from .model import SCHEMA_VERSION, Task
+from .positions import line_column, locate
+
+__all__ = ["TaskSet", "load_tasks"]
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """The tasks of a pipeline, where each came from, and what is wrong.
+
+    Attributes:
+        tasks: valid tasks by ``task_id``, in file order.
+        files: ``task_id`` → file path relative to the pipeline root.
+        problems: every problem found, per file then across files.
+    """
+
+    tasks: dict[str, Task] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def load_tasks(root: Path) -> TaskSet:
+    """Load and check every task file under ``root/tasks``.
+
+    Args:
+        root: the pipeline root (the folder holding ``tasks/``).
+
+    Returns:
+        The valid tasks and every problem found; a file with problems
+        contributes no task, so later checks do not pile up on it.
+    """
+    with gc_paused():
+        return _load(root)
+
+
+def _load(root: Path) -> TaskSet:
+    result = TaskSet()
+    validate = Task.model_validate_json
+    prefix = len(os.path.join(root, ""))
+    for path in task_files(root):
+        rel = path[prefix:].replace(os.sep, "/")
+        try:
+            with open(path, "rb", buffering=0) as handle:
+                raw = handle.readall()
+        except OSError as unreadable:
+            result.problems.append(
+                Problem(
+                    rel,
+                    f"cannot read the file: {unreadable.strerror}",
+                    "check its permissions, or remove it",
+                    "TASK-DEF-004",
+                )
+            )
+            continue
+        try:
+            task = validate(raw)
+        except ValidationError as error:
+            result.problems.extend(_diagnose(rel, raw, error))
+            continue
+        if rel != f"{TASKS_DIR}/{task.workstream_id}/{task.task_id}.json":
+            result.problems.extend(_placement(rel, task))
+        if task.task_id in result.tasks:
+            result.problems.append(_duplicate(rel, task, result.files[task.task_id]))
+            continue
+        result.tasks[task.task_id] = task
+        result.files[task.task_id] = rel
+    result.problems.extend(_references(result))
+    return result
+
+
+def _placement(rel: str, task: Task) -> list[Problem]:
+    """File name must be the task id, folder the workstream id (TASK-DEF-001)."""
+    problems = []
+    folder, _, name = rel.rpartition("/")
+    stem = name[: -len(".json")]
+    if stem != task.task_id:
+        problems.append(
+            Problem(
+                rel,
+                f"file name {stem!r} differs from task_id {task.task_id!r}",
+                f"rename the file to {task.task_id}.json, or set task_id to {stem!r}",
+                "TASK-DEF-001",
+                "/task_id",
+            )
+        )
+    parent, _, workstream = folder.rpartition("/")
+    if parent != TASKS_DIR:
+        problems.append(
+            Problem(
+                rel,
+                "task file is not directly inside a workstream folder",
+                f"move it to tasks/{task.workstream_id}/{task.task_id}.json",
+                "TASK-DEF-001",
+            )
+        )
+    elif workstream != task.workstream_id:
+        problems.append(
+            Problem(
+                rel,
+                f"workstream_id {task.workstream_id!r} disagrees with its folder {workstream!r}",
+                f"move the file to tasks/{task.workstream_id}/, or set workstream_id "
+                f"to {workstream!r}",
+                "TASK-DEF-001",
+                "/workstream_id",
+            )
+        )
+    return problems
+
+
+def _duplicate(rel: str, task: Task, first: str) -> Problem:
+    return Problem(
+        rel,
+        f"task_id {task.task_id!r} is already defined in {first}",
+        "give one of the two tasks another task_id (and rename its file)",
+        "TASK-DEF-003",
+        "/task_id",
+    )
+
+
+def _references(result: TaskSet) -> Iterator[Problem]:
+    """Dependencies must exist (TASK-DEF-005); ``blocks`` mirrors them (TASK-DEF-006)."""
+    tasks = result.tasks
+    for task_id, task in tasks.items():
+        rel = result.files[task_id]
+        for index, dependency in enumerate(task.dependencies):
+            if dependency not in tasks:
+                yield Problem(
+                    rel,
+                    f"task {task_id!r} depends on unknown task {dependency!r}",
+                    "create that task, fix the id's spelling, or remove the dependency",
+                    "TASK-DEF-005",
+                    f"/dependencies/{index}",
+                )
+        for index, blocked in enumerate(task.blocks):
+            other = tasks.get(blocked)
+            if other is None:
+                yield Problem(
+                    rel,
+                    f"task {task_id!r} blocks unknown task {blocked!r}",
+                    "fix the id's spelling or remove it from blocks",
+                    "TASK-DEF-006",
+                    f"/blocks/{index}",
+                )
+            elif task_id not in other.dependencies:
+                yield Problem(
+                    rel,
+                    f"task {task_id!r} blocks {blocked!r}, but {blocked!r} does not depend "
+                    f"on it ({result.files[blocked]})",
+                    f"add {task_id!r} to the dependencies of {blocked!r}, or remove "
+                    f"{blocked!r} from blocks",
+                    "TASK-DEF-006",
+                    f"/blocks/{index}",
+                )
+
+
+# --- diagnosis of a file that failed validation (the slow path) -------------
+
+
+def _diagnose(rel: str, raw: bytes, error: ValidationError) -> list[Problem]:
+    """Turn a failed validation into problems a person can act on."""
+    if not raw.strip():
+        return [
+            Problem(
+                rel,
+                "the file is empty",
+                "write a task definition (see schemas/task.schema.json) or delete the file",
+                "TASK-DEF-004",
+            )
+        ]
+    problems: list[Problem] = []
+    if raw.startswith(BOM):
+        problems.append(
+            Problem(
+                rel,
+                "the file starts with a UTF-8 byte-order mark",
+                "save the file as UTF-8 without BOM",
+                "TASK-DEF-004",
+                line=1,
+                column=1,
+            )
+        )
+        raw = raw[len(BOM) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line, column = line_column(raw[: bad.start].decode("utf-8", "replace"), bad.start)
+        problems.append(
+            Problem(
+                rel,
+                f"byte {bad.object[bad.start]:#04x} at offset {bad.start} is not valid UTF-8",
+                "save the file as UTF-8",
+                "TASK-DEF-004",
+                line=line,
+                column=column,
+            )
+        )
+        return problems
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as bad:
+        problems.append(
+            Problem(
+                rel,
+                f"invalid JSON: {bad.msg}",
+                "fix the JSON syntax at that position (a missing comma, quote or bracket)",
+                "TASK-DEF-004",
+                line=bad.lineno,
+                column=bad.colno,
+            )
+        )
+        return problems
+    except RecursionError:
+        problems.append(
+            Problem(rel, "JSON nested too deeply", "flatten the document", "TASK-DEF-004")
+        )
+        return problems
+    if not isinstance(document, dict):
+        problems.append(
+            Problem(
+                rel,
+                f"the document is a JSON {type(document).__name__}, not an object",
+                "a task file holds exactly one JSON object {...}",
+                "TASK-DEF-004",
+                line=1,
+                column=1,
+            )
+        )
+        return problems
+    version = document.get("schema_version")
+    if version is None or (isinstance(version, str) and version != SCHEMA_VERSION):
+        problems.append(_version_problem(rel, text, version))
+        return problems
+    if problems:
+        # A BOM hid the rest: validate the remainder to report everything at once.
+        try:
+            Task.model_validate_json(raw)
+        except ValidationError as rest:
+            error = rest
+        else:
+            return problems
+    problems.extend(_field_problem(rel, text, detail) for detail in error.errors())
+    return problems
+
+
+def _version_problem(rel: str, text: str, version: str | None) -> Problem:
+    if version is None or version.startswith("1."):
+        found = "no schema_version" if version is None else f"schema_version {version!r}"
+        return Problem(
+            rel,
+            f"{found}: this looks like a v1.0.0 task file",
+            "run `python -m orchestration migrate` to upgrade it to v2.0.0 "
+            "(`--dry-run` shows the change first)",
+            "SCHEMA-VER-001",
+            "/schema_version",
+            *locate(text, "/schema_version"),
+        )
+    return Problem(
+        rel,
+        f"schema_version {version!r} is not supported (this engine reads {SCHEMA_VERSION})",
+        "upgrade orchestration, or write the file for schema 2.0.0",
+        "SCHEMA-VER-001",
+        "/schema_version",
+        *locate(text, "/schema_version"),
+    )
+
+
+def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
+    """Field names allowed in the object at ``loc`` (for 'did you mean' hints)."""
+    model: Any = Task
+    for part in loc:
+        found = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(found, "annotation", None)
+        if not (isinstance(annotation, type) and hasattr(annotation, "model_fields")):
+            return []
+        model = annotation
+    return sorted(info.alias or name for name, info in model.model_fields.items())
+
+
+def _field_problem(rel: str, text: str, detail: Any) -> Problem:
+    loc: tuple[str | int, ...] = tuple(detail["loc"])
+    pointer = "".join(f"/{str(part).replace('~', '~0').replace('/', '~1')}" for part in loc)
+    kind = detail["type"]
+    line, column = locate(text, pointer)
+    requirement = "TASK-DEF-002"
+    if kind == "missing":
+        message = f"required field {str(loc[-1])!r} is missing"
+        hint = f"add {str(loc[-1])!r} (see schemas/task.schema.json)"
+    elif kind == "extra_forbidden":
+        allowed = _known_fields(loc[:-1])
+        message = f"unknown field {str(loc[-1])!r}"
+        hint = "remove it or fix its spelling"
+        if allowed:
+            hint += f"; allowed here: {', '.join(allowed)}"
+    else:
+        message = f"{detail['msg']} (got {_shown(detail.get('input'))})"
+        hint = "give a value of the type and range described in schemas/task.schema.json"
+    return Problem(rel, message, hint, requirement, pointer, line, column)
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

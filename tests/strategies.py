@@ -1,0 +1,38 @@
+"""Hypothesis strategies: random DAGs of tasks."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from orchestration.planning.plan import PlanTask
+from orchestration.tasks.model import Task
+
+
+def make_task(task_id: str, dependencies: list[str], estimate: float | None) -> PlanTask:
+    """The planner's view of a real, validated task."""
+    execution = {} if estimate is None else {"estimated_seconds": estimate}
+    task = Task.model_validate(
+        {
+            "schema_version": "2.0.0",
+            "task_id": task_id,
+            "workstream_id": "ws-a" if hash(task_id) % 2 else "ws-b",
+            "name": task_id,
+            "type": "shell",
+            "dependencies": dependencies,
+            "execution": execution,
+        }
+    )
+    return PlanTask.of(task)
+
+
+@st.composite
+def dags(draw: st.DrawFn, max_tasks: int = 30) -> dict[str, PlanTask]:
+    """Random acyclic task sets: edges only go from a lower to a higher rank."""
+    count = draw(st.integers(min_value=0, max_value=max_tasks))
+    ids = draw(st.permutations([f"t{n:03d}" for n in range(count)]))
+    tasks = {}
+    for rank, task_id in enumerate(ids):
+        deps = draw(st.lists(st.sampled_from(ids[:rank]), unique=True, max_size=4)) if rank else []
+        estimate = draw(st.none() | st.integers(0, 500).map(float) | st.floats(0, 1e4))
+        tasks[task_id] = make_task(task_id, deps, estimate)
+    return tasks

@@ -1,0 +1,18 @@
+"""The public API is exactly what __all__ says."""
+
+from __future__ import annotations
+
+import orchestration
+
+
+def test_exported_members() -> None:
+    assert orchestration.__all__ == sorted(orchestration.__all__)
+    assert orchestration.__all__ == [
+        "DefinitionError",
+        "OrchestrationError",
+        "Problem",
+        "UsageError",
+        "__version__",
+    ]
+    for name in orchestration.__all__:
+        assert hasattr(orchestration, name)
