@@ -65,7 +65,11 @@ def test_table_on_a_terminal_uses_rich() -> None:
         if not chunk:
             break
         chunks.append(chunk)
-    assert process.wait(timeout=60) == 0
+    assert process.stderr is not None
+    with process.stderr:
+        errors = process.stderr.read()
+    assert process.wait(timeout=60) == 0, errors
+    os.close(leader)
     screen = b"".join(chunks).decode()
     assert "Execution plan" in screen and "━" in screen  # a rich table, not plain lines
 

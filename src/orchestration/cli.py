@@ -81,13 +81,13 @@ def run() -> None:
     sys.exit(main())
 
 
-def _log_bug(bug: BaseException) -> str:
-    """Write the traceback under ``.state/logs/`` (or the temp dir) and return where."""
+def _log_bug(bug: BaseException, root: Path) -> str:
+    """Write the traceback under ``root/.state/logs/`` (or the temp dir); return where."""
     import tempfile
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     text = "".join(traceback.format_exception(bug))
-    for folder in (Path.cwd() / ".state" / "logs", Path(tempfile.gettempdir())):
+    for folder in (root / ".state" / "logs", Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"crash-{stamp}.log"

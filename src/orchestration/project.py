@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["TASKS_DIR", "Project", "task_files"]
+__all__ = ["TASKS_DIR", "Project", "located_files", "task_files"]
 
 TASKS_DIR = "tasks"
 
@@ -37,6 +37,12 @@ def task_files(root: Path) -> list[str]:
                     found.append(entry.path)
     found.sort()
     return found
+
+
+def located_files(root: Path) -> list[tuple[str, str]]:
+    """``(path, path relative to root with "/")`` of every task file, sorted."""
+    prefix = len(os.path.join(root, ""))
+    return [(path, path[prefix:].replace(os.sep, "/")) for path in task_files(root)]
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,31 @@ The cache lives outside the repository, in
 pipeline root: ``plan`` never writes into the repository, and deleting the
 cache is always safe. It stores only valid pipelines; invalid ones are loaded
 again on every run so that every problem is reported every time.
+
+On a miss, large pipelines are validated by one forked process per core,
+each returning only the planner's light view of its share of the files (a
+validated model costs as much to pickle as to build); the checks across files
+then run once, in order, exactly as ``load_tasks`` runs them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from .. import __version__
 from ..atomic import write_atomic
-from ..errors import DefinitionError
-from ..project import task_files
+from ..bulk import gc_paused
+from ..errors import DefinitionError, Problem
+from ..project import located_files
 from .plan import PlanTask
 
 __all__ = ["cache_file", "plan_inputs"]
 
+# Below this many files, forking workers costs more than it saves.
+PARALLEL_FILES = 4000
 # Engine code whose change must invalidate cached results, beside the version.
 _CODE = ("tasks/model.py", "tasks/loading.py", "planning/inputs.py")
 
@@ -41,14 +50,14 @@ def cache_file(root: Path) -> Path:
     return Path(base) / "orchestration" / f"plan-{name}.json"
 
 
-def _signature(root: Path, files: list[str]) -> str:
+def _signature(located: list[tuple[str, str]]) -> str:
     digest = hashlib.sha256(__version__.encode())
     package = Path(__file__).resolve().parent.parent
     for rel in _CODE:
         digest.update(f"{os.stat(package / rel).st_mtime_ns}\0".encode())
-    for path in files:
+    for path, rel in located:
         stat = os.stat(path)
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()
 
 
@@ -61,28 +70,75 @@ def plan_inputs(root: Path) -> tuple[dict[str, PlanTask], dict[str, str]]:
     import orjson
 
     cache = cache_file(root)
+    located = located_files(root)
     # The signature is taken before loading: a file edited while it loads
     # changes its mtime afterwards, so the next run misses and reloads it.
-    signature = _signature(root, task_files(root))
+    signature = _signature(located)
     try:
         cached = orjson.loads(cache.read_bytes())
         if cached["signature"] == signature:
-            tasks = {row[0]: PlanTask(*row[:3], tuple(row[3]), row[4]) for row in cached["tasks"]}
+            tasks = {
+                row[0]: PlanTask(row[0], row[1], row[2], tuple(row[3]), tuple(row[4]), row[5])
+                for row in cached["tasks"]
+            }
             return tasks, cached["files"]
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, IndexError):
         pass  # no cache, or one we cannot read: load the files
 
-    from ..tasks.loading import load_tasks
-
-    loaded = load_tasks(root)
-    if loaded.problems:
-        raise DefinitionError(loaded.problems)
-    tasks = {task_id: PlanTask.of(task) for task_id, task in loaded.tasks.items()}
+    tasks, files = _load(located)
     rows = [list(task) for task in tasks.values()]  # orjson does not take NamedTuples
-    document = {"signature": signature, "tasks": rows, "files": loaded.files}
+    document = {"signature": signature, "tasks": rows, "files": files}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cache, orjson.dumps(document))
     except OSError:
         pass  # a read-only home or a full disk only costs speed next time
-    return tasks, loaded.files
+    return tasks, files
+
+
+def _load(located: list[tuple[str, str]]) -> tuple[dict[str, PlanTask], dict[str, str]]:
+    """Validate every task file, on every core when there are many."""
+    from ..tasks.loading import link
+
+    workers = min(os.cpu_count() or 1, len(located) // (PARALLEL_FILES // 2) or 1)
+    problems: list[Problem] = []
+    chunks = [located[n :: workers * 4] for n in range(workers * 4)] if workers > 1 else [located]
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: the workers inherit the imported, compiled model for free.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(pool.map(_check_files, chunks))
+    else:
+        results = [_check_files(located)]
+    entries: list[tuple[str, PlanTask]] = []
+    for checked, found in results:
+        entries.extend(checked)
+        problems.extend(found)
+    if workers > 1:
+        # Interleaved chunks balance the work; the file order comes back here.
+        entries.sort()
+        problems.sort(key=lambda problem: problem.file)
+    tasks, files = link(entries, problems)
+    if problems:
+        raise DefinitionError(problems)
+    return tasks, files
+
+
+def _check_files(
+    located: Iterable[tuple[str, str]],
+) -> tuple[list[tuple[str, PlanTask]], list[Problem]]:
+    """Validate ``(path, rel)`` files; the planner's view of the valid ones, and the problems."""
+    from ..tasks.loading import check_file
+
+    checked: list[tuple[str, PlanTask]] = []
+    problems: list[Problem] = []
+    with gc_paused():
+        for path, rel in located:
+            task, found = check_file(path, rel)
+            problems.extend(found)
+            if task is not None:
+                checked.append((rel, PlanTask.of(task)))
+    return checked, problems

@@ -42,6 +42,7 @@ class PlanTask(NamedTuple):
     workstream_id: str
     name: str
     dependencies: tuple[str, ...]
+    blocks: tuple[str, ...]
     estimated_seconds: float | None
 
     @classmethod
@@ -52,6 +53,7 @@ class PlanTask(NamedTuple):
             task.workstream_id,
             task.name,
             tuple(task.dependencies),
+            tuple(task.blocks),
             task.execution.estimated_seconds,
         )
 

@@ -15,21 +15,20 @@ in pydantic-core); diagnosis, which is slower, runs only for files that fail.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from ..bulk import gc_paused
 from ..errors import Problem
-from ..project import TASKS_DIR, task_files
+from ..project import TASKS_DIR, located_files
 from .model import SCHEMA_VERSION, Task
 from .positions import line_column, locate
 
-__all__ = ["TaskSet", "load_tasks"]
+__all__ = ["Linked", "TaskSet", "check_file", "link", "load_tasks"]
 
 BOM = b"\xef\xbb\xbf"
 
@@ -56,46 +55,81 @@ def load_tasks(root: Path) -> TaskSet:
         root: the pipeline root (the folder holding ``tasks/``).
 
     Returns:
-        The valid tasks and every problem found; a file with problems
-        contributes no task, so later checks do not pile up on it.
+        The valid tasks and every problem found: first each file's own, then
+        those across files. A file with problems contributes no task, so
+        later checks do not pile up on it.
     """
+    problems: list[Problem] = []
+
+    def valid() -> Iterator[tuple[str, Task]]:
+        for path, rel in located_files(root):
+            task, found = check_file(path, rel)
+            problems.extend(found)
+            if task is not None:
+                yield rel, task
+
     with gc_paused():
-        return _load(root)
+        tasks, files = link(valid(), problems)
+    return TaskSet(tasks, files, problems)
 
 
-def _load(root: Path) -> TaskSet:
-    result = TaskSet()
-    validate = Task.model_validate_json
-    prefix = len(os.path.join(root, ""))
-    for path in task_files(root):
-        rel = path[prefix:].replace(os.sep, "/")
-        try:
-            with open(path, "rb", buffering=0) as handle:
-                raw = handle.readall()
-        except OSError as unreadable:
-            result.problems.append(
-                Problem(
-                    rel,
-                    f"cannot read the file: {unreadable.strerror}",
-                    "check its permissions, or remove it",
-                    "TASK-DEF-004",
-                )
-            )
+def check_file(path: str, rel: str) -> tuple[Task | None, list[Problem]]:
+    """Read and validate one task file: the task, or the problems that stop it."""
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            raw = handle.readall()
+    except OSError as unreadable:
+        problem = Problem(
+            rel,
+            f"cannot read the file: {unreadable.strerror}",
+            "check its permissions, or remove it",
+            "TASK-DEF-004",
+        )
+        return None, [problem]
+    try:
+        task = Task.model_validate_json(raw)
+    except ValidationError as error:
+        return None, _diagnose(rel, raw, error)
+    if rel != f"{TASKS_DIR}/{task.workstream_id}/{task.task_id}.json":
+        return task, _placement(rel, task)
+    return task, []
+
+
+class Linked(Protocol):
+    """What the checks across files read of a task."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def dependencies(self) -> Sequence[str]: ...
+    @property
+    def blocks(self) -> Sequence[str]: ...
+
+
+T = TypeVar("T", bound=Linked)
+
+
+def link(
+    entries: Iterable[tuple[str, T]], problems: list[Problem]
+) -> tuple[dict[str, T], dict[str, str]]:
+    """Index valid tasks by id, adding to ``problems`` what only the whole set shows.
+
+    Duplicate ids (TASK-DEF-003), unknown dependencies (TASK-DEF-005) and
+    ``blocks`` that disagree with ``dependencies`` (TASK-DEF-006).
+
+    Returns:
+        Tasks by id (first file wins a duplicate) and each task's file.
+    """
+    tasks: dict[str, T] = {}
+    files: dict[str, str] = {}
+    for rel, task in entries:
+        if task.task_id in tasks:
+            problems.append(_duplicate(rel, task.task_id, files[task.task_id]))
             continue
-        try:
-            task = validate(raw)
-        except ValidationError as error:
-            result.problems.extend(_diagnose(rel, raw, error))
-            continue
-        if rel != f"{TASKS_DIR}/{task.workstream_id}/{task.task_id}.json":
-            result.problems.extend(_placement(rel, task))
-        if task.task_id in result.tasks:
-            result.problems.append(_duplicate(rel, task, result.files[task.task_id]))
-            continue
-        result.tasks[task.task_id] = task
-        result.files[task.task_id] = rel
-    result.problems.extend(_references(result))
-    return result
+        tasks[task.task_id] = task
+        files[task.task_id] = rel
+    problems.extend(_references(tasks, files))
+    return tasks, files
 
 
 def _placement(rel: str, task: Task) -> list[Problem]:
@@ -137,21 +171,20 @@ def _placement(rel: str, task: Task) -> list[Problem]:
     return problems
 
 
-def _duplicate(rel: str, task: Task, first: str) -> Problem:
+def _duplicate(rel: str, task_id: str, first: str) -> Problem:
     return Problem(
         rel,
-        f"task_id {task.task_id!r} is already defined in {first}",
+        f"task_id {task_id!r} is already defined in {first}",
         "give one of the two tasks another task_id (and rename its file)",
         "TASK-DEF-003",
         "/task_id",
     )
 
 
-def _references(result: TaskSet) -> Iterator[Problem]:
+def _references(tasks: Mapping[str, Linked], files: Mapping[str, str]) -> Iterator[Problem]:
     """Dependencies must exist (TASK-DEF-005); ``blocks`` mirrors them (TASK-DEF-006)."""
-    tasks = result.tasks
     for task_id, task in tasks.items():
-        rel = result.files[task_id]
+        rel = files[task_id]
         for index, dependency in enumerate(task.dependencies):
             if dependency not in tasks:
                 yield Problem(
@@ -175,7 +208,7 @@ def _references(result: TaskSet) -> Iterator[Problem]:
                 yield Problem(
                     rel,
                     f"task {task_id!r} blocks {blocked!r}, but {blocked!r} does not depend "
-                    f"on it ({result.files[blocked]})",
+                    f"on it ({files[blocked]})",
                     f"add {task_id!r} to the dependencies of {blocked!r}, or remove "
                     f"{blocked!r} from blocks",
                     "TASK-DEF-006",
