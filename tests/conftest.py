@@ -51,3 +51,16 @@ def _private_cache(
 ) -> None:
     """Each test gets its own plan cache, so none sees another's results."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, write_task: WriteTask) -> Path:
+    """A pipeline with the repository's lifecycles and tasks a -> b -> c, d (no deps)."""
+    import shutil
+
+    shutil.copytree(REPO / "docs" / "state_machines", tmp_path / "docs" / "state_machines")
+    write_task("a", execution={"max_retries": 1})
+    write_task("b", dependencies=["a"])
+    write_task("c", dependencies=["b"])
+    write_task("d", "ws-002")
+    return tmp_path

@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import faults
+
 __all__ = ["fsync_directory", "write_atomic"]
 
 
@@ -44,8 +46,10 @@ def write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        faults.crash_point("atomic.before_rename")
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    faults.crash_point("atomic.before_dir_fsync")
     fsync_directory(path.parent)

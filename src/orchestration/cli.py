@@ -282,3 +282,234 @@ def schemas(ctx: click.Context, check: bool) -> None:
     if check and stale:
         msg = "schemas are out of date: run `orchestration schemas`"
         raise OrchestrationError(msg)
+
+
+# --- state: sync, task, status, next, history, state verify|rebuild -----------
+
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+
+
+def _actor(given: str | None) -> str:
+    if given:
+        return given
+    import getpass
+
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "user:unknown"
+
+
+def _describe(line: dict[str, Any]) -> str:
+    arrow = f"{line['from'] or '(new)'} -> {line['to'] or '(archived)'}"
+    reason = f"  ({line['reason']})" if line["reason"] else ""
+    trigger = f"{line['trigger']:<9} by {line['actor']}"
+    return f"#{line['seq']:<6} {line['id']:<24} {arrow:<24} {trigger}{reason}"
+
+
+def _print_lines(lines: list[dict[str, Any]], fmt: str, empty: str) -> None:
+    if fmt == "json":
+        _emit_json({"committed": lines})
+    elif lines:
+        click.echo("\n".join(_describe(line) for line in lines))
+    else:
+        click.echo(empty)
+
+
+@cli.command(short_help="Reconcile .state/ with the task files.")
+@FORMAT
+@click.option("--actor", help="Who is recorded in the journal (default: user:<login>).")
+@click.pass_context
+def sync(ctx: click.Context, fmt: str, actor: str | None) -> None:
+    """Bring .state/ in line with the task files (STATE-OBS-014).
+
+    New tasks enter the lifecycle's initial state (and become ready when their
+    dependencies are done), changed definitions are recorded, removed tasks are
+    archived with their history kept, and a status of cancelled or skipped
+    declared in a file is applied. Invalid task files change nothing.
+    """
+    from .lifecycles import load_lifecycles
+    from .state import Store
+    from .tasks.loading import load_tasks
+
+    project = _project(ctx, fmt)
+    loaded = load_tasks(project.root)
+    if loaded.problems:
+        raise DefinitionError(loaded.problems)
+    lifecycles = load_lifecycles(project.root)
+    with Store.open(project.root, lifecycles, actor=_actor(actor)) as store:
+        lines = store.sync(loaded.tasks)
+    _print_lines(lines, fmt, "in sync: nothing to change")
+
+
+@cli.command(short_help="Apply a lifecycle trigger to a task.")
+@click.argument("task_id")
+@click.argument("trigger")
+@click.option("--reason", default="", help="Why, recorded in the journal.")
+@click.option("--actor", help="Who, recorded in the journal (default: user:<login>).")
+@FORMAT
+@click.pass_context
+def task(
+    ctx: click.Context, task_id: str, trigger: str, reason: str, actor: str | None, fmt: str
+) -> None:
+    """Apply TRIGGER to TASK_ID through the store (SM-DEF-011).
+
+    Changes it implies are committed with it: completing a task enqueues the
+    dependents that became ready; failing one for good blocks its dependents.
+    A trigger the task's state does not allow is refused (exit 1) with the
+    triggers allowed there.
+
+    \b
+    Examples:
+      orchestration task task-004 start
+      orchestration task task-004 fail --reason "FM-NONZERO-EXIT: exit 2"
+    """
+    from .lifecycles import load_lifecycles
+    from .state import Store
+
+    project = _project(ctx, fmt)
+    lifecycles = load_lifecycles(project.root)
+    with Store.open(project.root, lifecycles, actor=_actor(actor)) as store:
+        lines = store.apply(task_id, trigger, reason=reason)
+    _print_lines(lines, fmt, "")
+
+
+@cli.command(short_help="Runtime status of every task.")
+@click.option("--workstream", "-w", metavar="WS", help="Only this workstream.")
+@click.option("--status", "-s", "statuses", multiple=True, metavar="STATUS", help="Only these.")
+@FORMAT
+@click.pass_context
+def status(ctx: click.Context, workstream: str | None, statuses: tuple[str, ...], fmt: str) -> None:
+    """Runtime status of tasks and workstreams, read from .state/ without locking.
+
+    A task whose file declares a status other than its runtime one is flagged
+    (the declared status is applied at the next sync when it is cancelled or
+    skipped).
+    """
+    from .state.views import current_state, status_rows
+
+    project = _project(ctx, fmt)
+    state = current_state(project.root)
+    rows = status_rows(state, workstream=workstream, statuses=statuses)
+    if fmt == "json":
+        _emit_json({"last_seq": state.last_seq, "workstreams": state.workstreams, "tasks": rows})
+        return
+    for row in rows:
+        flag = f"  (file declares {row['declared']})" if "declared" in row else ""
+        click.echo(f"{row['task_id']:<24} {row['workstream_id']:<12} {row['status']:<10}{flag}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items()))
+    click.echo(f"\n{len(rows)} tasks: {summary or 'none'} (as of journal seq {state.last_seq})")
+    for name, entry in state.workstreams.items():
+        if workstream is None or name == workstream:
+            click.echo(f"workstream {name}: {entry['status']}")
+
+
+@cli.command(name="next", short_help="The ready task to take now.")
+@click.option("--capability", "-c", "capabilities", multiple=True, help="What you can offer.")
+@click.option("--all", "show_all", is_flag=True, help="Every ready task, in order.")
+@FORMAT
+@click.pass_context
+def next_(ctx: click.Context, capabilities: tuple[str, ...], show_all: bool, fmt: str) -> None:
+    """The ready task to take now: highest priority, then least slack.
+
+    With --capability, only tasks whose required capabilities you all offer.
+    Exit 1 when nothing is ready.
+    """
+    from .bulk import gc_paused
+    from .planning.inputs import plan_inputs
+    from .planning.plan import build_plan
+    from .state.views import current_state, next_tasks
+
+    project = _project(ctx, fmt)
+    state = current_state(project.root)
+    with gc_paused():
+        tasks, files = plan_inputs(project.root)
+        plan = build_plan(tasks, files)
+    slack = {task_id: slot.slack for task_id, slot in plan.schedule.items()}
+    ready = next_tasks(state, slack, capabilities or None)
+    chosen = ready if show_all else ready[:1]
+    if fmt == "json":
+        _emit_json({"tasks": chosen})
+    for row in chosen if fmt == "text" else ():
+        click.echo(
+            f"{row['task_id']}  priority {row['priority']}  slack {row['slack_seconds']:g}s  "
+            f"needs {', '.join(row['capabilities']) or 'nothing'}"
+        )
+    if not ready:
+        msg = "no ready task" + (
+            f" for capabilities {', '.join(capabilities)}" if capabilities else ""
+        )
+        raise OrchestrationError(msg)
+
+
+@cli.command(short_help="Every journal line about a task.")
+@click.argument("task_id")
+@FORMAT
+@click.pass_context
+def history(ctx: click.Context, task_id: str, fmt: str) -> None:
+    """Every change of TASK_ID, oldest first, from the journal."""
+    from .state.views import history as read_history
+
+    project = _project(ctx, fmt)
+    lines = read_history(project.root, task_id)
+    if fmt == "json":
+        _emit_json({"task_id": task_id, "history": lines})
+        return
+    if not lines:
+        msg = f"no history for {task_id!r}; is it synced? (`orchestration sync`)"
+        raise OrchestrationError(msg)
+    for line in lines:
+        click.echo(f"{line['ts']}  " + _describe(line))
+
+
+@cli.group(name="state", short_help="Verify or rebuild the snapshot.")
+def state_group() -> None:
+    """Check .state/current.json against the journal, or rebuild it."""
+
+
+@state_group.command(name="verify")
+@FORMAT
+@click.pass_context
+def state_verify(ctx: click.Context, fmt: str) -> None:
+    """Exit 0 when the snapshot equals the replay of the journal, else 1 with every difference."""
+    from .lifecycles import load_lifecycles
+    from .state.views import verify
+
+    project = _project(ctx, fmt)
+    differences = verify(project.root, load_lifecycles(project.root))
+    if fmt == "json":
+        _emit_json(
+            {
+                "ok": not differences,
+                "differences": [
+                    {"where": d.where, "snapshot": d.snapshot, "journal": d.journal}
+                    for d in differences
+                ],
+            }
+        )
+    else:
+        for difference in differences:
+            click.echo(difference.render())
+        click.echo("snapshot == replay(journal)" if not differences else "")
+    if differences:
+        msg = (
+            f"{len(differences)} difference(s); `orchestration state rebuild` rewrites the snapshot"
+        )
+        raise OrchestrationError(msg)
+
+
+@state_group.command(name="rebuild")
+@click.pass_context
+def state_rebuild(ctx: click.Context) -> None:
+    """Rewrite the snapshot from the whole journal."""
+    from .lifecycles import load_lifecycles
+    from .state import Store
+
+    project = _project(ctx)
+    state = Store.rebuild(project.root, load_lifecycles(project.root), actor=_actor(None))
+    click.echo(f"rebuilt .state/current.json from {state.last_seq} journal lines")

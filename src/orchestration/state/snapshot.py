@@ -1,0 +1,162 @@
+"""The state as a fold of the journal, and its checkpoint ``.state/current.json``.
+
+Stability: stable (the snapshot document is a public contract, STATE-OBS-002).
+
+``State.apply(line)`` is the only way state changes: the snapshot is by
+construction ``replay(journal)``, which ``state verify`` checks. A task's
+entry mirrors, besides its runtime ``status``, what the engine needs from its
+definition to decide transitions without reading task files (dependencies,
+retries, priority, capabilities), as the ``create``/``redefine`` lines
+recorded it at ``sync``.
+
+Snapshot document::
+
+    {"schema_version": "1.0.0", "timestamp": "...", "last_seq": 42,
+     "journal_offset": 8123,             # bytes of journal the snapshot reflects
+     "workstreams": {"ws-001": {"status": "executing"}},
+     "tasks": {"task-001": {"workstream_id": "ws-001", "status": "running",
+                            "retry_count": 0, "dependencies": [], "max_retries": 3,
+                            "priority": 0, "capabilities": ["aider"],
+                            "declared": "pending"}},
+     "workers": {},
+     "archived": {"task-000": {"workstream_id": "ws-001", "status": "succeeded"}}}
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..atomic import write_atomic
+from ..errors import OrchestrationError
+
+__all__ = ["SNAPSHOT_VERSION", "SnapshotError", "State", "read_snapshot", "write_snapshot"]
+
+SNAPSHOT_VERSION = "1.0.0"
+
+
+class SnapshotError(OrchestrationError):
+    """The snapshot cannot be used (corrupt, or from a newer engine)."""
+
+
+@dataclass
+class State:
+    """Everything ``.state/current.json`` holds, in memory."""
+
+    last_seq: int = 0
+    journal_offset: int = 0
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workstreams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    archived: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, line: dict[str, Any]) -> None:
+        """Fold one committed journal line into the state."""
+        self.last_seq = line["seq"]
+        if line["entity"] == "worker":
+            worker = self.workers.setdefault(line["id"], {})
+            worker["status"] = line["to"]
+            worker.update(line.get("data") or {})
+            return
+        if line["entity"] != "task":
+            return  # engine events change no entity
+        task_id, trigger = line["id"], line["trigger"]
+        if trigger == "archive":
+            entry = self.tasks.pop(task_id)
+            self.archived[task_id] = {
+                "workstream_id": entry["workstream_id"],
+                "status": line["from"],
+            }
+            return
+        if trigger in ("create", "redefine"):
+            entry = self.tasks.setdefault(task_id, {"retry_count": 0})
+            self.archived.pop(task_id, None)
+            entry.update(line["data"])
+        else:
+            entry = self.tasks[task_id]
+            if trigger == "retry":
+                entry["retry_count"] = entry.get("retry_count", 0) + 1
+        entry["status"] = line["to"]
+
+    def derive_workstreams(self, derive: Callable[[Iterable[str]], str]) -> None:
+        """Recompute every workstream's status from its tasks (SM-DEF-008)."""
+        statuses: dict[str, list[str]] = {}
+        for entry in self.tasks.values():
+            statuses.setdefault(entry["workstream_id"], []).append(entry["status"])
+        self.workstreams = {ws: {"status": derive(found)} for ws, found in sorted(statuses.items())}
+
+    def document(self, timestamp: str) -> dict[str, Any]:
+        """The snapshot document written to ``current.json``."""
+        return {
+            "schema_version": SNAPSHOT_VERSION,
+            "timestamp": timestamp,
+            "last_seq": self.last_seq,
+            "journal_offset": self.journal_offset,
+            "workstreams": self.workstreams,
+            "tasks": self.tasks,
+            "workers": self.workers,
+            "archived": self.archived,
+        }
+
+    def copy(self) -> State:
+        """A deep copy (for a transaction that may be abandoned)."""
+        return copy.deepcopy(self)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], source: Path) -> State:
+        """The state a snapshot document describes.
+
+        Raises:
+            SnapshotError: unsupported ``schema_version`` or missing parts.
+        """
+        version = document.get("schema_version")
+        if version != SNAPSHOT_VERSION:
+            msg = (
+                f"{source}: snapshot schema_version {version!r} is not supported (this engine "
+                f"writes {SNAPSHOT_VERSION}); upgrade orchestration, or run "
+                "`orchestration state rebuild` to rebuild it from the journal"
+            )
+            raise SnapshotError(msg)
+        try:
+            return cls(
+                last_seq=int(document["last_seq"]),
+                journal_offset=int(document["journal_offset"]),
+                tasks=dict(document["tasks"]),
+                workstreams=dict(document["workstreams"]),
+                workers=dict(document["workers"]),
+                archived=dict(document.get("archived", {})),
+            )
+        except (KeyError, TypeError, ValueError) as bad:
+            msg = f"{source}: snapshot is missing or has a malformed part ({bad})"
+            raise SnapshotError(msg) from bad
+
+
+def read_snapshot(path: Path) -> State | None:
+    """The state in ``path``, or ``None`` when the file does not exist.
+
+    Raises:
+        SnapshotError: the file does not parse or is not a supported snapshot.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as bad:
+        msg = f"{path}: snapshot is not valid JSON ({bad})"
+        raise SnapshotError(msg) from bad
+    if not isinstance(document, dict):
+        msg = f"{path}: snapshot is not a JSON object"
+        raise SnapshotError(msg)
+    return State.from_document(document, path)
+
+
+def write_snapshot(path: Path, state: State, timestamp: str) -> None:
+    """Replace ``path`` with the snapshot of ``state`` atomically (STATE-OBS-003)."""
+    write_atomic(path, orjson.dumps(state.document(timestamp)))

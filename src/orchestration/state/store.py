@@ -1,0 +1,498 @@
+"""The store: the one writer of ``.state/`` (STATE-OBS-001).
+
+Stability: provisional (the files it writes are stable; this API may grow).
+
+A change is a *transaction*: one or more journal lines appended with one
+write and one ``fsync`` under the inter-process lock ``.state/.lock``
+(STATE-OBS-007), then folded into the in-memory state. A change that implies
+others commits them in the same transaction (STATE-OBS-008): a task that
+succeeds enqueues the dependents whose dependencies are now all done; a task
+that fails for good, or is cancelled, blocks its pending and ready dependents
+transitively.
+
+The snapshot ``current.json`` is a checkpoint of the journal: written at most
+every 250 ms while changes stream in (a background flush catches the last
+ones), and exactly when the store closes (STATE-OBS-009). Opening the store
+repairs what a crash leaves (STATE-OBS-011).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from filelock import FileLock
+
+from ..atomic import write_atomic
+from ..errors import OrchestrationError, UsageError
+from .journal import Journal, now
+from .snapshot import SnapshotError, State, read_snapshot, write_snapshot
+
+if TYPE_CHECKING:
+    from ..lifecycles import Lifecycle
+    from ..tasks.model import Task
+
+__all__ = ["SNAPSHOT_LAG", "Store", "Transaction"]
+
+SNAPSHOT_LAG = 0.25  # seconds the snapshot may trail the journal while a writer runs
+BACKUPS = 10  # rotating copies of current.json kept in .state/backups/
+BACKUP_EVERY = 60.0  # seconds between backups while a writer runs
+DONE = frozenset({"succeeded", "skipped"})  # a dependency in these lets dependents start
+BLOCKING = frozenset({"cancelled"})  # ... in these (or failed for good) never will
+
+
+class StateError(OrchestrationError):
+    """The state cannot be opened or written (read-only, full disk, ...)."""
+
+
+@dataclass
+class Transaction:
+    """Changes being prepared: they see each other, nobody else sees them yet."""
+
+    store: Store
+    actor: str
+    lines: list[dict[str, Any]]
+    overlay: dict[str, dict[str, Any]]
+    # Who depends on whom, when this transaction redefines it (sync).
+    dependents: dict[str, list[str]] | None = None
+
+    def status(self, task_id: str) -> str:
+        """The task's status including this transaction's changes."""
+        return str(self.entry(task_id)["status"])
+
+    def entry(self, task_id: str) -> dict[str, Any]:
+        """The task's state entry including this transaction's changes."""
+        found = self.overlay.get(task_id)
+        if found is None:
+            try:
+                found = self.store.state.tasks[task_id]
+            except KeyError:
+                msg = (
+                    f"task {task_id!r} is not in the state; if it is defined, run "
+                    "`orchestration sync` first"
+                )
+                raise UsageError(msg) from None
+        return found
+
+    def record(self, task_id: str, trigger: str, dest: str | None, **line: Any) -> dict[str, Any]:
+        """Add one line about a task, already decided, to the transaction."""
+        known = task_id in self.overlay or task_id in self.store.state.tasks
+        entry = dict(self.entry(task_id)) if known else {}
+        record = {
+            "seq": 0,  # numbered at commit
+            "ts": "",
+            "entity": "task",
+            "id": task_id,
+            "from": entry.get("status"),
+            "to": dest,
+            "trigger": trigger,
+            "actor": line.pop("actor", self.actor),
+            "reason": line.pop("reason", ""),
+            "severity": line.pop("severity", "info"),
+            **line,
+        }
+        self.lines.append(record)
+        if trigger == "archive":
+            self.overlay[task_id] = {**entry, "status": None}
+        else:
+            entry.update(record.get("data") or {})
+            entry["status"] = dest
+            if trigger == "retry":
+                entry["retry_count"] = entry.get("retry_count", 0) + 1
+            self.overlay[task_id] = entry
+        return record
+
+    def apply(
+        self, task_id: str, trigger: str, *, reason: str = "", actor: str | None = None
+    ) -> str:
+        """Apply ``trigger`` to a task, and every change it implies.
+
+        Returns:
+            The task's new status.
+
+        Raises:
+            TransitionRejected: the lifecycle does not allow it (SM-DEF-006).
+        """
+        entry = self.entry(task_id)
+        lifecycle = self.store.lifecycles["task"]
+        dest = lifecycle.apply(task_id, entry["status"], trigger, self._guards(task_id))
+        severity = "warning" if dest == "failed" else "info"
+        self.record(
+            task_id, trigger, dest, reason=reason, actor=actor or self.actor, severity=severity
+        )
+        self._cascade(task_id, dest)
+        return dest
+
+    def _guards(self, task_id: str) -> dict[str, bool]:
+        entry = self.entry(task_id)
+        return {
+            "dependencies_succeeded": all(
+                self.status(dep) in DONE for dep in entry.get("dependencies", ())
+            ),
+            "attempts_remaining": entry.get("retry_count", 0) < entry.get("max_retries", 0),
+            # Leases arrive with the scheduler; until then a manual change holds one.
+            "lease_valid": True,
+            "lease_expired": False,
+        }
+
+    def _cascade(self, task_id: str, dest: str) -> None:
+        """Commit what ``task_id`` reaching ``dest`` implies, in this transaction."""
+        dependents = self._dependents().get(task_id, ())
+        if dest in DONE:
+            for dependent in dependents:
+                self.enqueue_if_ready(dependent, reason=f"{task_id} {dest}")
+        elif dest in BLOCKING or (
+            dest == "failed" and not self._guards(task_id)["attempts_remaining"]
+        ):
+            self._block_downstream(task_id, f"{task_id} {dest} for good")
+        elif dest == "pending":
+            self.enqueue_if_ready(task_id, reason="dependencies done")
+
+    def enqueue_if_ready(self, task_id: str, *, reason: str) -> None:
+        """``enqueue`` a pending task whose dependencies are all done (SM-DEF-005)."""
+        if self.status(task_id) == "pending" and self._guards(task_id)["dependencies_succeeded"]:
+            self.record(task_id, "enqueue", "ready", actor="engine", reason=reason)
+
+    def _block_downstream(self, task_id: str, reason: str) -> None:
+        stack = list(self._dependents().get(task_id, ()))
+        seen: set[str] = set()
+        while stack:
+            dependent = stack.pop()
+            if dependent in seen:
+                continue
+            seen.add(dependent)
+            if self.status(dependent) in ("pending", "ready"):
+                self.record(
+                    dependent, "block", "blocked", actor="engine", reason=reason, severity="warning"
+                )
+            stack.extend(self._dependents().get(dependent, ()))
+
+    def _dependents(self) -> dict[str, list[str]]:
+        return self.store.dependents if self.dependents is None else self.dependents
+
+
+class Store:
+    """The state of one pipeline, opened for reading and writing."""
+
+    def __init__(self, root: Path, lifecycles: Mapping[str, Lifecycle], *, actor: str) -> None:
+        self.root = root
+        self.lifecycles = lifecycles
+        self.actor = actor
+        self.folder = root / ".state"
+        self.journal = Journal(self.folder / "transitions.jsonl")
+        self.snapshot_path = self.folder / "current.json"
+        self.state = State()
+        self.dependents: dict[str, list[str]] = {}
+        self._members: dict[str, list[str]] = {}
+        self._mutex = threading.RLock()
+        self._file_lock = FileLock(self.folder / ".lock", thread_local=False)
+        self._written_seq = -1
+        self._written_at = 0.0
+        self._backed_up_at = 0.0
+        self._flusher: threading.Thread | None = None
+        self._closed = False
+        self.repairs: list[str] = []
+
+    # --- opening and recovery -------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls, root: Path, lifecycles: Mapping[str, Lifecycle], *, actor: str
+    ) -> Iterator[Store]:
+        """Open (creating or repairing) the store of the pipeline at ``root``."""
+        store = cls(root, lifecycles, actor=actor)
+        try:
+            store.folder.mkdir(exist_ok=True)
+        except OSError as bad:
+            msg = f"cannot create {store.folder}: {bad.strerror}"
+            raise StateError(msg) from bad
+        with store._writing():
+            store._recover()
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _recover(self) -> None:
+        """Bring the snapshot in line with the journal (STATE-OBS-011)."""
+        for leftover in [*self.folder.glob(".*.tmp"), *self.folder.glob("backups/.*.tmp")]:
+            leftover.unlink(missing_ok=True)  # a replacement a crash stopped before its rename
+        try:
+            state = read_snapshot(self.snapshot_path)
+        except SnapshotError as bad:
+            if "not supported" in str(bad):
+                raise
+            self.repairs.append(f"snapshot unreadable ({bad}); rebuilt from backups and journal")
+            state = self._from_backups()
+        if state is None:
+            state = self._from_backups()
+        else:
+            self._written_seq = state.last_seq  # current.json already says this much
+        size = self.journal.path.stat().st_size if self.journal.path.exists() else 0
+        if state.journal_offset > size:
+            self.repairs.append("snapshot ahead of the journal; rebuilt from the journal")
+            state = State()
+            self._written_seq = -1
+        tail = self.journal.read(state.journal_offset, state.last_seq)
+        self.state = state
+        self._replay(tail.lines)
+        self.state.journal_offset = tail.end
+        if tail.torn:
+            self.journal.cut(tail.end)
+            self.repairs.append(
+                f"cut {len(tail.torn)} bytes of an unfinished transaction at the end of "
+                f"{self.journal.path.name}"
+            )
+        for repair in self.repairs:
+            self._commit([self._event("journal_repaired", repair, "warning")])
+        if self.state.last_seq != self._written_seq:
+            self._write_snapshot()
+
+    def _from_backups(self) -> State:
+        backups = sorted(self.folder.glob("backups/current-*.json"), reverse=True)
+        for backup in backups:
+            try:
+                state = read_snapshot(backup)
+            except SnapshotError:
+                continue
+            if state is not None:
+                return state
+        return State()
+
+    def _replay(self, lines: list[dict[str, Any]]) -> None:
+        if not lines:
+            if not self._members and self.state.tasks:
+                self._index()
+            return
+        redefined = False
+        touched: set[str] = set()
+        for line in lines:
+            self.state.apply(line)
+            redefined = redefined or line["trigger"] in ("create", "redefine", "archive")
+            entry = self.state.tasks.get(line["id"]) if line["entity"] == "task" else None
+            if entry is not None:
+                touched.add(entry["workstream_id"])
+        derive = self.lifecycles["workstream"].derive
+        if redefined or not self._members:
+            self._index()
+            self.state.derive_workstreams(derive)
+        else:
+            # Only the workstreams this change touched: O(their size), not O(pipeline).
+            for workstream in touched:
+                statuses = [self.state.tasks[t]["status"] for t in self._members[workstream]]
+                self.state.workstreams[workstream] = {"status": derive(statuses)}
+
+    def _index(self) -> None:
+        dependents: dict[str, list[str]] = {}
+        members: dict[str, list[str]] = {}
+        for task_id, entry in self.state.tasks.items():
+            members.setdefault(entry["workstream_id"], []).append(task_id)
+            for dep in entry.get("dependencies", ()):
+                dependents.setdefault(dep, []).append(task_id)
+        self.dependents, self._members = dependents, members
+
+    # --- writing --------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the writer locks and see every line other writers committed."""
+        with self._mutex:
+            try:
+                self._file_lock.acquire()
+            except OSError as bad:
+                msg = f"cannot lock {self.folder / '.lock'}: {bad.strerror}"
+                raise StateError(msg) from bad
+            try:
+                if self.state.journal_offset:
+                    tail = self.journal.read(self.state.journal_offset, self.state.last_seq)
+                    self._replay(tail.lines)
+                    self.state.journal_offset = tail.end
+                yield
+            finally:
+                self._file_lock.release()
+
+    @contextmanager
+    def transaction(self, actor: str | None = None) -> Iterator[Transaction]:
+        """Prepare changes and commit them together, or not at all."""
+        with self._writing():
+            tx = Transaction(self, actor or self.actor, [], {})
+            yield tx
+            if tx.lines:
+                self._commit(tx.lines)
+
+    def apply(self, task_id: str, trigger: str, *, reason: str = "") -> list[dict[str, Any]]:
+        """Apply one trigger (and what it implies) in its own transaction."""
+        with self.transaction() as tx:
+            tx.apply(task_id, trigger, reason=reason)
+        return tx.lines
+
+    def _event(self, kind: str, reason: str, severity: str) -> dict[str, Any]:
+        return {
+            "seq": 0, "ts": "", "entity": "engine", "id": kind, "from": None, "to": None,
+            "trigger": kind, "actor": "engine", "reason": reason, "severity": severity,
+        }  # fmt: skip
+
+    def _commit(self, lines: list[dict[str, Any]]) -> None:
+        stamp = now()
+        for number, line in enumerate(lines, start=self.state.last_seq + 1):
+            line["seq"] = number
+            line["ts"] = stamp
+        try:
+            end = self.journal.append(lines)
+        except OSError as bad:
+            msg = (
+                f"cannot write {self.journal.path}: {bad.strerror}; the change was not "
+                "committed and the state is unchanged"
+            )
+            raise StateError(msg) from bad
+        self._replay(lines)
+        self.state.journal_offset = end
+        self._snapshot_soon()
+
+    def sync(self, tasks: Mapping[str, Task], actor: str | None = None) -> list[dict[str, Any]]:
+        """Reconcile the state with the task definitions (STATE-OBS-014, -015).
+
+        New tasks are created in the lifecycle's initial state; tasks whose
+        mirrored definition changed are redefined; removed tasks are archived
+        (their history stays); a declared ``cancelled``/``skipped`` is applied;
+        then every task whose dependencies are done is enqueued.
+        """
+        initial = self.lifecycles["task"].initial
+        with self.transaction(actor or self.actor) as tx:
+            for task_id, task in tasks.items():
+                data = _mirror(task)
+                current = self.state.tasks.get(task_id)
+                if current is None:
+                    tx.record(task_id, "create", initial, data=data, reason="new definition")
+                elif any(current.get(key) != value for key, value in data.items()):
+                    tx.record(
+                        task_id,
+                        "redefine",
+                        current["status"],
+                        data=data,
+                        reason="definition changed",
+                    )
+            for task_id in list(self.state.tasks):
+                if task_id not in tasks:
+                    tx.record(task_id, "archive", None, reason="definition removed")
+            tx.dependents = {}
+            for task_id, task in tasks.items():
+                for dep in task.dependencies:
+                    tx.dependents.setdefault(dep, []).append(task_id)
+            for task_id, task in tasks.items():
+                declared = str(task.status)
+                if declared in ("cancelled", "skipped") and tx.status(task_id) != declared:
+                    tx.apply(task_id, "cancel" if declared == "cancelled" else "skip",
+                             reason="declared in the task file")  # fmt: skip
+            for task_id in tasks:
+                tx.enqueue_if_ready(task_id, reason="dependencies done")
+        return tx.lines
+
+    # --- the snapshot -----------------------------------------------------------
+
+    def _snapshot_soon(self) -> None:
+        """Write now if the last write is 250 ms old, else let the flusher do it."""
+        if time.monotonic() - self._written_at >= SNAPSHOT_LAG:
+            self._write_snapshot()
+        elif self._flusher is None or not self._flusher.is_alive():
+            self._flusher = threading.Thread(target=self._flush_later, daemon=True)
+            self._flusher.start()
+
+    def _flush_later(self) -> None:
+        time.sleep(max(0.0, self._written_at + SNAPSHOT_LAG - time.monotonic()))
+        if not self._closed:
+            with self._writing():
+                if self.state.last_seq != self._written_seq:
+                    self._write_snapshot()
+
+    def _write_snapshot(self) -> None:
+        stamp = now()
+        if self.snapshot_path.exists() and time.monotonic() - self._backed_up_at >= BACKUP_EVERY:
+            self._backup()
+        try:
+            write_snapshot(self.snapshot_path, self.state, stamp)
+            write_atomic(self.folder / "index.json", orjson.dumps(self._index_document()))
+        except OSError as bad:
+            msg = f"cannot write {self.snapshot_path}: {bad.strerror} (the journal is intact)"
+            raise StateError(msg) from bad
+        self._written_seq = self.state.last_seq
+        self._written_at = time.monotonic()
+
+    def _backup(self) -> None:
+        folder = self.folder / "backups"
+        folder.mkdir(exist_ok=True)
+        previous = self.snapshot_path.read_bytes()
+        try:
+            seq = int(orjson.loads(previous)["last_seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return  # never keep a corrupt snapshot as a backup
+        write_atomic(folder / f"current-{seq:012d}.json", previous)
+        for old in sorted(folder.glob("current-*.json"))[:-BACKUPS]:
+            old.unlink(missing_ok=True)
+        self._backed_up_at = time.monotonic()
+
+    def _index_document(self) -> dict[str, Any]:
+        by_status: dict[str, list[str]] = {}
+        for task_id, entry in self.state.tasks.items():
+            by_status.setdefault(entry["status"], []).append(task_id)
+        return {
+            "schema_version": "1.0.0",
+            "last_seq": self.state.last_seq,
+            "tasks": {
+                task_id: {"workstream_id": entry["workstream_id"], "status": entry["status"]}
+                for task_id, entry in self.state.tasks.items()
+            },
+            "by_status": by_status,
+            "workstreams": self._members,
+        }
+
+    @classmethod
+    def rebuild(cls, root: Path, lifecycles: Mapping[str, Lifecycle], *, actor: str) -> State:
+        """Rewrite the snapshot from the whole journal, whatever the snapshot holds."""
+        store = cls(root, lifecycles, actor=actor)
+        store.folder.mkdir(exist_ok=True)
+        with store._writing():
+            store.state = replay(root, lifecycles)
+            store._index()
+            store._write_snapshot()
+            store._closed = True
+        return store.state
+
+    def close(self) -> None:
+        """Write the exact snapshot (STATE-OBS-009) and stop the flusher."""
+        if self._closed:
+            return
+        with self._writing():
+            self._closed = True
+            if self.state.last_seq != self._written_seq:
+                self._write_snapshot()
+
+
+def _mirror(task: Task) -> dict[str, Any]:
+    """What the state keeps of a task's definition to decide its transitions."""
+    return {
+        "workstream_id": task.workstream_id,
+        "dependencies": list(task.dependencies),
+        "max_retries": task.execution.max_retries,
+        "priority": task.priority,
+        "capabilities": list(task.worker_requirements.capabilities),
+        "declared": str(task.status),
+    }
+
+
+def replay(root: Path, lifecycles: Mapping[str, Lifecycle]) -> State:
+    """The state the whole journal describes, ignoring the snapshot (for verify/rebuild)."""
+    state = State()
+    tail = Journal(root / ".state" / "transitions.jsonl").read()
+    for line in tail.lines:
+        state.apply(line)
+    state.journal_offset = tail.end
+    state.derive_workstreams(lifecycles["workstream"].derive)
+    return state

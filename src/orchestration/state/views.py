@@ -1,0 +1,137 @@
+"""Read-only views of the state for people and agents: status, next, history, verify.
+
+Stability: provisional (the ``--format json`` shapes are documented in the README).
+
+Everything here reads files and never locks (STATE-OBS-016): the snapshot is
+replaced atomically, and the journal is read up to its last committed line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from .journal import Journal
+from .snapshot import State, read_snapshot
+from .store import replay
+
+if TYPE_CHECKING:
+    from ..lifecycles import Lifecycle
+
+__all__ = ["Difference", "current_state", "history", "next_tasks", "status_rows", "verify"]
+
+
+def current_state(root: Path) -> State:
+    """The snapshot, without opening the store.
+
+    Raises:
+        UsageError: there is no state yet (run ``sync``).
+    """
+    state = read_snapshot(root / ".state" / "current.json")
+    if state is None:
+        msg = f"no state yet in {root / '.state'}: run `orchestration sync` to create it"
+        raise UsageError(msg)
+    return state
+
+
+def status_rows(
+    state: State, *, workstream: str | None = None, statuses: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """One row per task: id, workstream, runtime status, and the declared one when they differ.
+
+    The declared status is the task file's ``status`` as of the last ``sync``
+    (STATE-OBS-015); ``pending``, the default, never counts as a disagreement.
+
+    Args:
+        state: the snapshot.
+        workstream: keep only this workstream.
+        statuses: keep only these runtime statuses.
+    """
+    wanted = set(statuses)
+    rows = []
+    for task_id in sorted(state.tasks):
+        entry = state.tasks[task_id]
+        if workstream is not None and entry["workstream_id"] != workstream:
+            continue
+        if wanted and entry["status"] not in wanted:
+            continue
+        row = {
+            "task_id": task_id,
+            "workstream_id": entry["workstream_id"],
+            "status": entry["status"],
+            "retry_count": entry.get("retry_count", 0),
+            "priority": entry.get("priority", 0),
+        }
+        file_status = entry.get("declared")
+        if file_status is not None and file_status not in ("pending", entry["status"]):
+            row["declared"] = file_status
+        rows.append(row)
+    return rows
+
+
+def next_tasks(
+    state: State, slack: Mapping[str, float], capabilities: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Ready tasks in the order to take them: highest priority, then least slack, then id.
+
+    Args:
+        state: the snapshot.
+        slack: task id → slack in seconds, from the plan.
+        capabilities: when given, only tasks requiring nothing else.
+    """
+    offered = None if capabilities is None else set(capabilities)
+    ready = []
+    for task_id, entry in state.tasks.items():
+        if entry["status"] != "ready":
+            continue
+        if offered is not None and not set(entry.get("capabilities", ())) <= offered:
+            continue
+        ready.append(
+            {
+                "task_id": task_id,
+                "workstream_id": entry["workstream_id"],
+                "priority": entry.get("priority", 0),
+                "slack_seconds": slack.get(task_id, 0.0),
+                "capabilities": entry.get("capabilities", []),
+            }
+        )
+    ready.sort(key=lambda row: (-row["priority"], row["slack_seconds"], row["task_id"]))
+    return ready
+
+
+def history(root: Path, task_id: str) -> list[dict[str, Any]]:
+    """Every journal line about ``task_id``, oldest first."""
+    return list(Journal(root / ".state" / "transitions.jsonl").scan(task_id))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the snapshot disagrees with the replay of the journal."""
+
+    where: str
+    snapshot: object
+    journal: object
+
+    def render(self) -> str:
+        """``where: snapshot has X, the journal says Y``."""
+        return f"{self.where}: snapshot has {self.snapshot!r}, the journal says {self.journal!r}"
+
+
+def verify(root: Path, lifecycles: Mapping[str, Lifecycle]) -> list[Difference]:
+    """Compare the snapshot with the replay of the whole journal (STATE-OBS-012)."""
+    snapshot = current_state(root)
+    truth = replay(root, lifecycles)
+    found: list[Difference] = []
+    for name in ("last_seq", "journal_offset"):
+        if getattr(snapshot, name) != getattr(truth, name):
+            found.append(Difference(name, getattr(snapshot, name), getattr(truth, name)))
+    for part in ("tasks", "workstreams", "workers", "archived"):
+        mine: dict[str, Any] = getattr(snapshot, part)
+        theirs: dict[str, Any] = getattr(truth, part)
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                found.append(Difference(f"{part}/{key}", mine.get(key), theirs.get(key)))
+    return found
