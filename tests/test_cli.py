@@ -179,3 +179,12 @@ def test_init_never_overwrites(tmp_path: Path, capsys: Capture) -> None:
     assert main(["init", str(tmp_path), "--format", "json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["created"] == []
+
+
+def test_lifecycle_diagrams_are_current_SM_DEF_010(tmp_path: Path, capsys: Capture) -> None:
+    assert main(["--root", str(REPO), "lifecycles", "--check"]) == 0
+    assert main(["init", str(tmp_path)]) == 0
+    assert main(["--root", str(tmp_path), "lifecycles", "--check"]) == 1  # never generated there
+    assert "is stale" in capsys.readouterr().err
+    assert main(["--root", str(tmp_path), "lifecycles"]) == 0
+    assert main(["--root", str(tmp_path), "lifecycles", "--check"]) == 0

@@ -16,6 +16,7 @@ SHARED = [
     "docs/state_machines/workstream_lifecycle.yaml",
     "docs/state_machines/worker_lifecycle.yaml",
     "schemas/task.schema.json",
+    "schemas/lifecycle.schema.json",
 ]
 
 

@@ -513,3 +513,23 @@ def state_rebuild(ctx: click.Context) -> None:
     project = _project(ctx)
     state = Store.rebuild(project.root, load_lifecycles(project.root), actor=_actor(None))
     click.echo(f"rebuilt .state/current.json from {state.last_seq} journal lines")
+
+
+@cli.command(short_help="Regenerate (or --check) docs/execution_model/STATE_MACHINE.md.")
+@click.option("--check", is_flag=True, help="Exit 1 if the checked-in diagrams are stale.")
+@click.pass_context
+def lifecycles(ctx: click.Context, check: bool) -> None:
+    """Validate the lifecycle YAML and write its mermaid diagrams (SM-DEF-010).
+
+    docs/execution_model/STATE_MACHINE.md is generated from
+    docs/state_machines/*.yaml: never edit it by hand.
+    """
+    from .lifecycles import write_state_machine_doc
+
+    project = _project(ctx)
+    changed = write_state_machine_doc(project.root, check=check)
+    where = "docs/execution_model/STATE_MACHINE.md"
+    if check and changed:
+        msg = f"{where} is stale: run `orchestration lifecycles`"
+        raise OrchestrationError(msg)
+    click.echo(f"{'wrote' if changed else 'up to date:'} {where}")

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WriteTask
 
 from orchestration.lifecycles import load_lifecycles
 from orchestration.state import Journal, Store
 from orchestration.state.views import verify
 from orchestration.tasks.loading import load_tasks
+
+from conftest import WriteTask
 
 KILLS = int(os.environ.get("ORCHESTRATOR_CRASH_KILLS", "200"))
 TASKS = [f"t{n}" for n in range(8)]
@@ -132,7 +133,7 @@ def test_crash_at_each_named_point_STATE_OBS_011(flat: Path, point: str, durable
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert "ACK" not in done.stdout
     _check_after_crash(flat, [])
-    claimed = [l for l in _journal(flat) if l["trigger"] == "claim"]
+    claimed = [line for line in _journal(flat) if line["trigger"] == "claim"]
     assert len(claimed) == (1 if durable else 0)
     assert not list((flat / ".state").glob(".*.tmp"))  # no temporary file left behind
 

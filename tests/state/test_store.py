@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WriteTask
 
 from orchestration.lifecycles import TransitionRejected, load_lifecycles
 from orchestration.state import JournalError, SnapshotError, Store
 from orchestration.state.views import verify
 from orchestration.tasks.loading import load_tasks
+
+from conftest import WriteTask
 
 
 def _journal(root: Path) -> list[dict[str, Any]]:
@@ -37,7 +38,7 @@ def test_sync_creates_tasks_and_enqueues_those_without_dependencies_SM_DEF_005(
     pipeline: Path,
 ) -> None:
     lines = _sync(pipeline)
-    assert [(l["id"], l["trigger"]) for l in lines] == [
+    assert [(line["id"], line["trigger"]) for line in lines] == [
         ("a", "create"), ("b", "create"), ("c", "create"), ("d", "create"),
         ("a", "enqueue"), ("d", "enqueue"),
     ]  # fmt: skip
@@ -76,12 +77,12 @@ def test_success_enqueues_dependents_in_the_same_transaction_STATE_OBS_008(pipel
     with _open(pipeline) as store:
         store.apply("a", "start")
         lines = store.apply("a", "complete")
-    assert [(l["id"], l["trigger"], l["to"]) for l in lines] == [
+    assert [(line["id"], line["trigger"], line["to"]) for line in lines] == [
         ("a", "complete", "succeeded"),
         ("b", "enqueue", "ready"),
     ]
     journal = _journal(pipeline)
-    assert [l.get("commit") for l in journal[-2:]] == [None, True]  # one transaction
+    assert [line.get("commit") for line in journal[-2:]] == [None, True]  # one transaction
     assert _snapshot(pipeline)["tasks"]["b"]["status"] == "ready"
 
 
@@ -89,16 +90,16 @@ def test_failure_for_good_blocks_transitive_dependents_ERR_FM_006(pipeline: Path
     _sync(pipeline)
     with _open(pipeline) as store:
         store.apply("a", "start")
-        assert [l["trigger"] for l in store.apply("a", "fail")] == ["fail"]  # a retry remains
+        assert [line["trigger"] for line in store.apply("a", "fail")] == ["fail"]  # a retry remains
         store.apply("a", "retry")
         store.apply("a", "start")
         lines = store.apply("a", "fail")
-    assert [(l["id"], l["to"]) for l in lines] == [
+    assert [(line["id"], line["to"]) for line in lines] == [
         ("a", "failed"),
         ("b", "blocked"),
         ("c", "blocked"),
     ]
-    assert {l["severity"] for l in lines} == {"warning"}
+    assert {line["severity"] for line in lines} == {"warning"}
 
 
 def test_retry_only_while_attempts_remain_SM_DEF_007(pipeline: Path) -> None:
@@ -136,10 +137,10 @@ def test_sync_archives_removed_tasks_and_keeps_history_STATE_OBS_014(
     (pipeline / "tasks" / "ws-002" / "d.json").unlink()
     write_task("e", "ws-002", dependencies=["a"])
     lines = _sync(pipeline)
-    assert ("d", "archive") in [(l["id"], l["trigger"]) for l in lines]
+    assert ("d", "archive") in [(line["id"], line["trigger"]) for line in lines]
     snapshot = _snapshot(pipeline)
     assert "d" not in snapshot["tasks"] and snapshot["archived"]["d"]["status"] == "ready"
-    assert [l["trigger"] for l in _journal(pipeline) if l["id"] == "d"] == [
+    assert [line["trigger"] for line in _journal(pipeline) if line["id"] == "d"] == [
         "create",
         "enqueue",
         "archive",
@@ -153,8 +154,12 @@ def test_declared_cancel_is_applied_at_sync_STATE_OBS_015(
     _sync(pipeline)
     write_task("b", dependencies=["a"], status="cancelled")
     lines = _sync(pipeline)
-    assert ("b", "cancel", "cancelled") in [(l["id"], l["trigger"], l["to"]) for l in lines]
-    assert ("c", "block", "blocked") in [(l["id"], l["trigger"], l["to"]) for l in lines]
+    assert ("b", "cancel", "cancelled") in [
+        (line["id"], line["trigger"], line["to"]) for line in lines
+    ]
+    assert ("c", "block", "blocked") in [
+        (line["id"], line["trigger"], line["to"]) for line in lines
+    ]
 
 
 def test_changed_dependencies_re_evaluate_readiness(pipeline: Path, write_task: WriteTask) -> None:
@@ -164,7 +169,10 @@ def test_changed_dependencies_re_evaluate_readiness(pipeline: Path, write_task: 
         store.apply("d", "complete")
     write_task("c", dependencies=["d"])  # c no longer waits for b
     lines = _sync(pipeline)
-    assert [(l["id"], l["trigger"]) for l in lines] == [("c", "redefine"), ("c", "enqueue")]
+    assert [(line["id"], line["trigger"]) for line in lines] == [
+        ("c", "redefine"),
+        ("c", "enqueue"),
+    ]
 
 
 def test_workstream_status_is_derived_SM_DEF_008(pipeline: Path) -> None:

@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SNAPSHOT_LAG", "Store", "Transaction"]
 
-SNAPSHOT_LAG = 0.25  # seconds the snapshot may trail the journal while a writer runs
+SNAPSHOT_LAG = (
+    0.25  # seconds the snapshot may trail the journal while a writer runs (STATE-OBS-009)
+)
+SNAPSHOT_EVERY = 0.2  # how often it is written while changes stream in: the lag, with margin
 BACKUPS = 10  # rotating copies of current.json kept in .state/backups/
 BACKUP_EVERY = 60.0  # seconds between backups while a writer runs
 DONE = frozenset({"succeeded", "skipped"})  # a dependency in these lets dependents start
@@ -399,14 +402,14 @@ class Store:
 
     def _snapshot_soon(self) -> None:
         """Write now if the last write is 250 ms old, else let the flusher do it."""
-        if time.monotonic() - self._written_at >= SNAPSHOT_LAG:
+        if time.monotonic() - self._written_at >= SNAPSHOT_EVERY:
             self._write_snapshot()
         elif self._flusher is None or not self._flusher.is_alive():
             self._flusher = threading.Thread(target=self._flush_later, daemon=True)
             self._flusher.start()
 
     def _flush_later(self) -> None:
-        time.sleep(max(0.0, self._written_at + SNAPSHOT_LAG - time.monotonic()))
+        time.sleep(max(0.0, self._written_at + SNAPSHOT_EVERY - time.monotonic()))
         if not self._closed:
             with self._writing():
                 if self.state.last_seq != self._written_seq:
@@ -414,9 +417,12 @@ class Store:
 
     def _write_snapshot(self) -> None:
         stamp = now()
-        if self.snapshot_path.exists() and time.monotonic() - self._backed_up_at >= BACKUP_EVERY:
-            self._backup()
         try:
+            if (
+                self.snapshot_path.exists()
+                and time.monotonic() - self._backed_up_at >= BACKUP_EVERY
+            ):
+                self._backup()
             write_snapshot(self.snapshot_path, self.state, stamp)
             write_atomic(self.folder / "index.json", orjson.dumps(self._index_document()))
         except OSError as bad:
@@ -465,14 +471,17 @@ class Store:
             store._closed = True
         return store.state
 
-    def close(self) -> None:
-        """Write the exact snapshot (STATE-OBS-009) and stop the flusher."""
-        if self._closed:
-            return
+    def flush(self) -> None:
+        """Write the exact snapshot now, if it trails the journal."""
         with self._writing():
-            self._closed = True
             if self.state.last_seq != self._written_seq:
                 self._write_snapshot()
+
+    def close(self) -> None:
+        """Write the exact snapshot (STATE-OBS-009) and stop the flusher."""
+        if not self._closed:
+            self.flush()
+            self._closed = True
 
 
 def _mirror(task: Task) -> dict[str, Any]:

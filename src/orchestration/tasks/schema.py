@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..lifecycles.definition import lifecycle_json_schema
 from .model import Task
 
 __all__ = ["published_schemas", "write_schemas"]
@@ -24,6 +25,7 @@ def published_schemas() -> dict[str, str]:
     """File name → text of every schema this package publishes (as checked in)."""
     documents: dict[str, dict[str, Any]] = {
         "task.schema.json": {"$schema": DIALECT, **Task.model_json_schema(by_alias=True)},
+        "lifecycle.schema.json": {"$schema": DIALECT, **lifecycle_json_schema()},
     }
     return {
         name: json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
