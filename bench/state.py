@@ -9,7 +9,7 @@ one process:
 - lag:      the longest a reader polling ``current.json`` saw the snapshot
             trail the journal while changes streamed in;
 - command:  ``orchestration task ID claim`` end to end in a fresh process;
-- memory:   peak RSS of the benchmark process after the store is open.
+- memory:   peak RSS of that ``task`` process (the store opened, one change, closed).
 
 Then ``orchestration history`` on a journal of one million lines.
 
@@ -20,7 +20,7 @@ Then ``orchestration history`` on a journal of one million lines.
 from __future__ import annotations
 
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +38,7 @@ from orchestration.state import Store  # noqa: E402
 from orchestration.tasks.loading import load_tasks  # noqa: E402
 from plan import generate  # noqa: E402
 
+LAST_SEQ = re.compile(rb'"last_seq":(\d+)')
 LINE = orjson.dumps(
     {"seq": 1, "ts": "2026-11-28T00:00:00.000Z", "entity": "task", "id": "task-000001",
      "from": "ready", "to": "claimed", "trigger": "claim", "actor": "bench", "reason": "",
@@ -79,10 +80,8 @@ def lag_while_writing(store: Store, ready: list[str], seconds: float) -> float:
         nonlocal worst
         path = store.snapshot_path
         while not stop.is_set():
-            try:
-                seen = orjson.loads(path.read_bytes())["last_seq"]
-            except (OSError, orjson.JSONDecodeError):
-                continue
+            with open(path, "rb") as handle:  # the head is enough: last_seq comes first
+                seen = int(LAST_SEQ.search(handle.read(256))[1])  # type: ignore[index]
             pending = [at for seq, at in list(committed.items()) if seq > seen]
             if pending:
                 worst = max(worst, time.monotonic() - min(pending))
@@ -104,15 +103,16 @@ def lag_while_writing(store: Store, ready: list[str], seconds: float) -> float:
     return worst
 
 
-def command(root: Path, task_id: str) -> float:
-    """Wall seconds of one `orchestration task` in a fresh process."""
+def command(root: Path, task_id: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one `orchestration task` in a fresh process."""
     start = time.perf_counter()
-    subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "orchestration", "--root", str(root), "task", task_id, "claim"],
-        check=True,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
 def history_bench(folder: Path, lines: int = 1_000_000) -> tuple[float, float]:
@@ -169,8 +169,7 @@ def main(argv: list[str]) -> None:
                 single = churn(store, ready, 2000, 1)
                 batched = churn(store, ready, 20_000, 100)
                 lag = lag_while_writing(store, ready, 2.0)
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            task = command(root, sorted(store.state.tasks)[-1])
+            task, rss = command(root, sorted(store.state.tasks)[-1])
         row = (size, f"{base * 1e3:.2f}", f"{single * 1e3:.2f}", f"{single / base:.1f}",
                f"{1 / batched:.0f}", f"{lag * 1e3:.0f}", f"{task:.2f}", f"{rss:.0f}")  # fmt: skip
         print("".join(f"{cell:>11}" for cell in row), flush=True)

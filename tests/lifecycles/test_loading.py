@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
+from orchestration.cache import cache_file
 from orchestration.errors import DefinitionError, Problem
 from orchestration.lifecycles import GUARDS, Lifecycle, load_lifecycle, load_lifecycles
 from orchestration.tasks.schema import published_schemas
@@ -133,6 +137,7 @@ def test_published_schema_accepts_the_repository_files_SM_DEF_002() -> None:
 
 def test_loading_twice_returns_the_same_compiled_lifecycle_SM_DEF_003(pipeline_root: Path) -> None:
     first = load_lifecycles(pipeline_root)
+    assert cache_file("lifecycles", pipeline_root).exists()  # so the next load is a hit on disk
     again = load_lifecycles(pipeline_root)
     assert all(first[kind] is again[kind] for kind in first)
     path = pipeline_root / "docs" / "state_machines" / "task_lifecycle.yaml"
@@ -424,3 +429,142 @@ def test_workstream_lifecycle_must_declare_derive_rules_SM_DEF_008(pipeline_root
     with pytest.raises(DefinitionError) as raised:
         load_lifecycles(pipeline_root)
     assert [p.requirement for p in raised.value.problems] == ["SM-DEF-008"]
+
+
+# --- cached across processes ----------------------------------------------------------------
+
+# Prints every field of the lifecycles of the pipeline at argv[1], in order.
+LOAD = (
+    "import sys; from pathlib import Path; from orchestration.lifecycles import load_lifecycles; "
+    "print(repr(load_lifecycles(Path(sys.argv[1]))))"
+)
+
+
+def load_elsewhere(root: Path) -> tuple[str, str]:
+    """The lifecycles of ``root`` loaded by a new process: their repr, and its import times."""
+    command = [sys.executable, "-X", "importtime", "-c", LOAD, str(root)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return done.stdout, done.stderr
+
+
+def test_importing_the_package_imports_neither_pydantic_nor_yaml() -> None:
+    code = "import sys, orchestration.lifecycles; sys.exit('pydantic' in sys.modules or 'yaml' in sys.modules)"  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_warm_load_builds_the_same_lifecycles_without_pydantic_or_yaml(
+    pipeline_root: Path,
+) -> None:
+    cold, cold_imports = load_elsewhere(pipeline_root)
+    warm, warm_imports = load_elsewhere(pipeline_root)
+    assert "pydantic" in cold_imports and "yaml" in cold_imports
+    assert "pydantic" not in warm_imports and "yaml" not in warm_imports
+    assert warm == cold == repr(load_lifecycles(pipeline_root)) + "\n"
+
+
+def test_a_warm_task_command_imports_neither_pydantic_nor_yaml(pipeline: Path) -> None:
+    """The command agents call most often, end to end."""
+    command = [sys.executable, "-X", "importtime", "-m", "orchestration", "--root", str(pipeline)]
+    subprocess.run([*command, "sync"], capture_output=True, check=True)
+    cache_file("lifecycles", pipeline).unlink()
+    cold = subprocess.run([*command, "task", "a", "claim"], capture_output=True, text=True)
+    warm = subprocess.run([*command, "task", "a", "release"], capture_output=True, text=True)
+    assert (cold.returncode, warm.returncode) == (0, 0), cold.stderr[-500:] + warm.stderr[-500:]
+    assert "ready -> claimed" in cold.stdout and "claimed -> ready" in warm.stdout
+    assert "pydantic" in cold.stderr and "yaml" in cold.stderr
+    assert "pydantic" not in warm.stderr and "yaml" not in warm.stderr
+
+
+def test_an_edit_invalidates_the_cache_even_to_an_older_time(pipeline_root: Path) -> None:
+    load_elsewhere(pipeline_root)
+    path = pipeline_root / "docs" / "state_machines" / "worker_lifecycle.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("Shut down cleanly.", "Shut down quickly."))  # same size
+    os.utime(path, ns=(1, 1))
+    assert path.stat().st_size == len(text)
+    assert "'Shut down quickly.'" in load_elsewhere(pipeline_root)[0]
+    assert load_lifecycles(pipeline_root)["worker"].states["stopped"].description == (
+        "Shut down quickly."
+    )
+
+
+def test_an_invalid_file_is_never_served_from_cache(pipeline_root: Path) -> None:
+    load_elsewhere(pipeline_root)
+    edit(pipeline_root, "task", "guards: [lease_valid]", "guards: [lease_ok]")
+    for _ in range(2):
+        with pytest.raises(DefinitionError) as raised:
+            load_lifecycles(pipeline_root)
+        assert any("lease_ok" in p.message for p in raised.value.problems)
+        command = [sys.executable, "-c", LOAD, str(pipeline_root)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and "DefinitionError" in done.stderr
+
+
+def test_lifecycles_with_problems_across_files_are_not_cached(pipeline_root: Path) -> None:
+    edit(pipeline_root, "workstream", "statuses: [running, claimed]", "statuses: [running, clamed]")
+    for _ in range(2):
+        with pytest.raises(DefinitionError):
+            load_lifecycles(pipeline_root)
+    assert not cache_file("lifecycles", pipeline_root).exists()
+
+
+def test_a_corrupt_cache_file_is_ignored_and_replaced(pipeline_root: Path) -> None:
+    expected, _ = load_elsewhere(pipeline_root)
+    stored = cache_file("lifecycles", pipeline_root)
+    written = stored.read_bytes()
+    for corrupt in (b'{"signature": ', b"[]", b"{}", b'{"data": {}}', written[:-1]):
+        stored.write_bytes(corrupt)
+        assert load_elsewhere(pipeline_root)[0] == expected
+        assert stored.read_bytes() == written
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("task", "states", 5),
+        ("task", "name", None),  # None: the field is left out
+        ("workstream", "derive", [["sometimes", ["ready"], "ready"]]),
+        ("worker", "transitions", [["stop"]]),
+    ],
+)
+def test_cached_data_in_another_form_is_ignored_and_replaced(
+    pipeline_root: Path, kind: str, field: str, value: Any
+) -> None:
+    """The right signature over data that the loader does not write: the files are loaded."""
+    expected, _ = load_elsewhere(pipeline_root)
+    stored = cache_file("lifecycles", pipeline_root)
+    written = stored.read_bytes()
+    document = json.loads(written)
+    entry = document["data"][kind]
+    if value is None:
+        del entry[field]
+    else:
+        entry[field] = value
+    stored.write_text(json.dumps(document))
+    assert load_elsewhere(pipeline_root)[0] == expected
+    assert stored.read_bytes() == written
+
+
+def test_problems_across_files_are_located_in_a_file_served_from_cache(pipeline_root: Path) -> None:
+    """A lifecycle built from the cache has no parsed file; a problem in it still has its line."""
+    load_elsewhere(pipeline_root)
+    load_lifecycles(pipeline_root)  # built from the cache in this process
+    workstream = (
+        pipeline_root / "docs" / "state_machines" / "workstream_lifecycle.yaml"
+    ).read_text()
+    task = pipeline_root / "docs" / "state_machines" / "task_lifecycle.yaml"
+    task.write_text(task.read_text().replace("skipped", "omitted"))
+    with pytest.raises(DefinitionError) as raised:
+        load_lifecycles(pipeline_root)
+    located = [
+        (p.file.rsplit("/", 1)[1], p.requirement, p.pointer, p.line) for p in raised.value.problems
+    ]
+    assert located == [
+        ("task_lifecycle.yaml", "SM-DEF-004", "/states", line_of(task.read_text(), "states:")),
+        (
+            "workstream_lifecycle.yaml",
+            "SM-DEF-002",
+            "/derive/1/statuses/1",
+            line_of(workstream, "statuses: [succeeded, skipped"),
+        ),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 import pytest
@@ -19,7 +20,10 @@ from orchestration.lifecycles import GUARDS, Lifecycle, TransitionRejected, load
 
 from conftest import REPO
 
-LIFECYCLES = load_lifecycles(REPO)
+# Loaded at collection, outside the per-test private cache: keep the user's cache out of it.
+with tempfile.TemporaryDirectory() as _cache, pytest.MonkeyPatch.context() as _patch:
+    _patch.setenv("XDG_CACHE_HOME", _cache)
+    LIFECYCLES = load_lifecycles(REPO)
 TASK = LIFECYCLES["task"]
 WORKSTREAM = LIFECYCLES["workstream"]
 WORKER = LIFECYCLES["worker"]

@@ -9,7 +9,8 @@ of its kind; :meth:`Lifecycle.apply` is what the store calls to move one
 entity, and raises :class:`TransitionRejected` when the lifecycle forbids it.
 
 Importing this package does not import ``transitions``: the first lifecycle
-compiled does (MOD-IDX-005).
+compiled does (MOD-IDX-005). Nor does it import pydantic or PyYAML: only a
+lifecycle file not found valid in the cache is read and checked with them.
 """
 
 from __future__ import annotations

@@ -7,18 +7,18 @@ This pydantic model is the boundary: a YAML document is validated against it
 and it is the single source of ``schemas/lifecycle.schema.json``. It checks
 the shape of one file (types, names, no unknown fields); what needs the whole
 document (declared states, reachability, duplicate triggers) is checked by
-:mod:`orchestration.lifecycles.loading`. Inside the engine a lifecycle is a
+:mod:`orchestration.lifecycles.checking`. Inside the engine a lifecycle is a
 :class:`~orchestration.lifecycles.Lifecycle`, never this model.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .guards import GUARDS
+from .machine import Match
 
 __all__ = [
     "NAME_PATTERN",
@@ -46,14 +46,6 @@ GuardName = Annotated[
     # Editors list the registered guards; the loader reports an unknown one with its line.
     WithJsonSchema({"type": "string", "enum": sorted(GUARDS)}),
 ]
-
-
-class Match(StrEnum):
-    """How a ``derive`` rule reads the statuses of a workstream's tasks."""
-
-    ALL = "all"  # there is at least one task, and every task's status is listed
-    ANY = "any"  # at least one task's status is listed
-    ALWAYS = "always"  # matches unconditionally: the fallback, last in the list
 
 
 class _Strict(BaseModel):

@@ -2,64 +2,65 @@
 
 Stability: stable (:func:`load_lifecycle`, :func:`load_lifecycles`).
 
-A lifecycle file is checked in three rounds, each reporting every problem it
-finds with file, line, column and JSON pointer: YAML syntax (and keys given
-twice), the schema (:class:`~orchestration.lifecycles.definition.LifecycleDocument`,
-the source of ``schemas/lifecycle.schema.json``), then the declaration as a
-whole: declared states, known guards, reachability, terminal states without
-exits, one transition per trigger and source. Only a file without problems is
-compiled. :func:`load_lifecycles` adds the checks across the three files of
-a pipeline (the states and triggers the spec requires, ``derive`` rules that
-name task statuses).
+Every file is checked by :mod:`orchestration.lifecycles.checking`, which
+reports every problem with file, line, column and JSON pointer; only a file
+without problems is compiled. :func:`load_lifecycles` adds the checks across
+the three files of a pipeline.
 
-Compiled lifecycles are cached per process by file, modification time and
-size, so the store, the scheduler and the validators share one machine per
-lifecycle however often they load (SM-DEF-003).
+Two caches keep short commands fast, both keyed on the files' modification
+times and sizes:
+
+- per process, compiled lifecycles by file, so the store, the scheduler and
+  the validators share one machine per lifecycle however often they load
+  (SM-DEF-003);
+- across processes, the lifecycles of a pipeline whose three files are valid,
+  as plain data in :mod:`orchestration.cache`. A hit builds them without
+  importing pydantic or PyYAML (a quarter of a second together); invalid
+  files are never cached, so every problem is reported on every run.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
+from .. import cache
 from ..errors import DefinitionError, Problem, relative
-from .definition import SCHEMA_VERSION, LifecycleDocument, Match
-from .guards import GUARDS
-from .machine import DeriveRule, Lifecycle, LifecycleState, LifecycleTransition
-from .source import YamlSource, pointer_of, read_yaml
+from .machine import DeriveRule, Lifecycle, LifecycleState, LifecycleTransition, Match
+
+if TYPE_CHECKING:
+    from .source import YamlSource
 
 __all__ = ["KINDS", "LIFECYCLES_DIR", "lifecycle_path", "load_lifecycle", "load_lifecycles"]
 
 LIFECYCLES_DIR = "docs/state_machines"
 KINDS = ("task", "workstream", "worker")
-SCHEMA_FILE = "schemas/lifecycle.schema.json"
 
-DEFINITION = "SM-DEF-002"
-MISSING = "SM-DEF-001"
-
-# The states and triggers the spec requires of the pipeline's lifecycles.
-TASK_STATES = (
-    "pending", "ready", "claimed", "running", "succeeded", "failed", "blocked", "cancelled",
-    "skipped",
-)  # fmt: skip
-TASK_TRIGGERS = (
-    "enqueue", "claim", "release", "start", "complete", "fail", "retry", "block", "unblock",
-    "cancel", "skip",
-)  # fmt: skip
-WORKER_STATES = ("idle", "busy", "draining", "lost", "stopped")
+# Engine code whose change must invalidate cached lifecycles, beside the version.
+_CODE = tuple(
+    f"lifecycles/{name}.py"
+    for name in ("loading", "checking", "definition", "guards", "machine", "source")
+)
 
 
-@dataclass(frozen=True)
 class _Loaded:
-    lifecycle: Lifecycle
-    source: YamlSource  # kept for the positions of the checks across files
+    """A compiled lifecycle, and its parsed file for locating problems across files."""
+
+    __slots__ = ("_path", "_source", "lifecycle")
+
+    def __init__(self, lifecycle: Lifecycle, path: str, source: YamlSource | None) -> None:
+        self.lifecycle = lifecycle
+        self._path = path
+        self._source = source  # None when built from the cache: parsed if a problem needs it
+
+    def source(self) -> YamlSource:
+        if self._source is None:
+            from .checking import source_of
+
+            self._source = source_of(self._path, self.lifecycle.file)
+        return self._source
 
 
 # (absolute path, file as reported) → (st_mtime_ns, st_size, the compiled lifecycle).
@@ -99,17 +100,35 @@ def load_lifecycles(root: Path) -> dict[str, Lifecycle]:
         DefinitionError: with every problem of every file, and of the files
             together (SM-DEF-004, SM-DEF-008, SM-DEF-009).
     """
+    paths = [lifecycle_path(root, kind) for kind in KINDS]
+    rels = [relative(path, root) for path in paths]
+    stored = cache.cache_file("lifecycles", root)
+    try:
+        stats = [os.stat(path) for path in paths]
+    except OSError:
+        signature = None  # a file is missing or unreadable: loaded below, and reported
+    else:
+        signature = cache.signature(_CODE, zip(rels, stats, strict=True))
+        cached = _from_cache(cache.read(stored, signature), paths, rels, stats)
+        if cached is not None:
+            return cached
+
     problems: list[Problem] = []
     loaded: dict[str, _Loaded] = {}
-    for kind in KINDS:
-        one, found = _load(lifecycle_path(root, kind), root)
+    for kind, path in zip(KINDS, paths, strict=True):
+        one, found = _load(path, root)
         problems.extend(found)
         if one is not None:
             loaded[kind] = one
-    problems.extend(_pipeline_problems(loaded))
+    lifecycles = {kind: one.lifecycle for kind, one in loaded.items()}
+    from .checking import pipeline_problems
+
+    problems.extend(pipeline_problems(lifecycles, lambda kind: loaded[kind].source()))
     if problems:
         raise DefinitionError(problems)
-    return {kind: loaded[kind].lifecycle for kind in KINDS}
+    if signature is not None:
+        cache.write(stored, signature, {kind: _plain(lc) for kind, lc in lifecycles.items()})
+    return lifecycles
 
 
 def _load(path: Path, root: Path | None) -> tuple[_Loaded | None, list[Problem]]:
@@ -122,387 +141,86 @@ def _load(path: Path, root: Path | None) -> tuple[_Loaded | None, list[Problem]]
             if cached is not None and cached[:2] == version:
                 return cached[2], []
             raw = handle.read()
-    except FileNotFoundError:
-        problem = Problem(
-            rel,
-            "the lifecycle file is missing",
-            "run `orchestration init` to add the default lifecycles (it keeps existing "
-            "files), or restore the file from git",
-            MISSING,
-        )
-        return None, [problem]
-    except OSError as unreadable:
-        problem = Problem(
-            rel,
-            f"cannot read the file: {unreadable.strerror}",
-            "check that it is a readable file",
-            DEFINITION,
-        )
-        return None, [problem]
-    loaded, problems = _check(raw, rel, PurePosixPath(rel).stem)
-    if loaded is not None:
-        _CACHE[key] = (*version, loaded)
-    return loaded, problems
+    except OSError as error:
+        from .checking import unreadable
+
+        return None, [unreadable(rel, error)]
+    from .checking import check
+
+    lifecycle, source, problems = check(raw, rel, PurePosixPath(rel).stem)
+    if lifecycle is None:
+        return None, problems
+    loaded = _Loaded(lifecycle, key[0], source)
+    _CACHE[key] = (*version, loaded)
+    return loaded, []
 
 
-def _check(raw: bytes, rel: str, stem: str) -> tuple[_Loaded | None, list[Problem]]:
-    """Every problem of one file's text; the compiled lifecycle when there is none."""
-    source, problems = read_yaml(raw, rel, DEFINITION)
-    if source is None:
-        return None, problems
-    if not isinstance(source.data, dict):
-        kind = "empty" if source.data is None else f"a YAML {type(source.data).__name__}"
-        problems.append(
-            source.problem(
-                f"the document is {kind}, not a mapping",
-                "declare schema_version, name, initial, states and transitions "
-                f"(see {SCHEMA_FILE})",
-                DEFINITION,
-            )
-        )
-        return None, problems
+# --- the cache across processes -----------------------------------------------------
+
+
+def _from_cache(
+    data: Any, paths: list[Path], rels: list[str], stats: list[os.stat_result]
+) -> dict[str, Lifecycle] | None:
+    """The lifecycles cached as ``data``; ``None`` when there are none, or not in our form.
+
+    A lifecycle this process already compiled from the same file is returned
+    again rather than built anew (SM-DEF-003).
+    """
+    if data is None:
+        return None
+    lifecycles: dict[str, Lifecycle] = {}
+    built: list[tuple[tuple[str, str], tuple[int, int], _Loaded]] = []
     try:
-        document = LifecycleDocument.model_validate(source.data)
-    except ValidationError as error:
-        problems.extend(_schema_problems(source, error))
-    else:
-        problems.extend(_declaration_problems(document, source, stem))
-    if problems:
-        problems.sort(key=lambda p: (p.line, p.column))
-        return None, problems
-    return _Loaded(_compile(document, rel), source), []
+        for kind, path, rel, stat in zip(KINDS, paths, rels, stats, strict=True):
+            key, version = (os.path.abspath(path), rel), (stat.st_mtime_ns, stat.st_size)
+            held = _CACHE.get(key)
+            if held is not None and held[:2] == version:
+                lifecycles[kind] = held[2].lifecycle
+            else:
+                lifecycles[kind] = _unplain(data[kind], rel)
+                built.append((key, version, _Loaded(lifecycles[kind], key[0], None)))
+    except (LookupError, TypeError, ValueError):
+        return None  # not what this code writes: load the files
+    for key, version, loaded in built:
+        _CACHE[key] = (*version, loaded)
+    return lifecycles
 
 
-def _compile(document: LifecycleDocument, rel: str) -> Lifecycle:
+def _plain(lifecycle: Lifecycle) -> dict[str, Any]:
+    """A lifecycle as plain JSON values; :func:`_unplain` builds it back."""
+    return {
+        "name": lifecycle.name,
+        "initial": lifecycle.initial,
+        "description": lifecycle.description,
+        "states": [[name, s.description, s.terminal] for name, s in lifecycle.states.items()],
+        "transitions": [
+            [t.trigger, t.sources, t.dest, t.guards, t.requirement, t.description]
+            for t in lifecycle.transitions
+        ],
+        "derive": [[r.when, r.statuses, r.status] for r in lifecycle.derive_rules],
+    }
+
+
+def _unplain(data: Any, rel: str) -> Lifecycle:
+    """The lifecycle :func:`_plain` gave ``data`` for, declared in ``rel``.
+
+    Raises:
+        LookupError, TypeError, ValueError: ``data`` is not in that form.
+    """
     return Lifecycle(
-        name=document.name,
-        initial=document.initial,
+        name=data["name"],
+        initial=data["initial"],
         states=MappingProxyType(
-            {name: LifecycleState(s.description, s.terminal) for name, s in document.states.items()}
+            {name: LifecycleState(text, terminal) for name, text, terminal in data["states"]}
         ),
         file=rel,
-        description=document.description,
+        description=data["description"],
         transitions=tuple(
-            LifecycleTransition(
-                t.trigger, tuple(t.sources), t.dest, tuple(t.guards), t.requirement, t.description
-            )
-            for t in document.transitions
+            LifecycleTransition(trigger, tuple(sources), dest, tuple(guards), requirement, text)
+            for trigger, sources, dest, guards, requirement, text in data["transitions"]
         ),
         derive_rules=tuple(
-            DeriveRule(r.when, tuple(r.statuses), r.status) for r in document.derive
+            DeriveRule(Match(when), tuple(statuses), status)
+            for when, statuses, status in data["derive"]
         ),
     )
-
-
-# --- the declaration as a whole -----------------------------------------------
-
-
-def _declaration_problems(
-    document: LifecycleDocument, source: YamlSource, stem: str
-) -> Iterator[Problem]:
-    """What the schema cannot see: references, reachability, exits, duplicates."""
-    states = document.states
-    declared = ", ".join(states)
-
-    def unknown_state(name: str, pointer: str, role: str) -> Problem:
-        return source.problem(
-            f"{role} {name!r} is not a declared state",
-            f"declare it under states, or use one of: {declared}{_did_you_mean(name, states)}",
-            DEFINITION,
-            pointer,
-        )
-
-    expected = stem.removesuffix("_lifecycle") if stem.endswith("_lifecycle") else None
-    if expected is not None and document.name != expected:
-        yield source.problem(
-            f"name {document.name!r} does not match the file name {stem + '.yaml'!r}",
-            f"set name: {expected}, or rename the file to {document.name}_lifecycle.yaml",
-            DEFINITION,
-            "/name",
-        )
-    if document.initial not in states:
-        yield unknown_state(document.initial, "/initial", "initial state")
-
-    first: dict[tuple[str, str], int] = {}
-    for index, transition in enumerate(document.transitions):
-        at = pointer_of("transitions", index)
-        listed = not isinstance(transition.source, str)
-        for position, state in enumerate(transition.sources):
-            pointer = f"{at}/source/{position}" if listed else f"{at}/source"
-            declared_state = states.get(state)
-            if declared_state is None:
-                yield unknown_state(state, pointer, "source")
-            elif declared_state.terminal:
-                yield source.problem(
-                    f"terminal state {state!r} has an outgoing transition {transition.trigger!r}",
-                    f"remove {state!r} from the sources of {transition.trigger!r}, or declare "
-                    f"it terminal: false",
-                    DEFINITION,
-                    pointer,
-                )
-            seen = first.setdefault((state, transition.trigger), index)
-            if seen != index or transition.sources.index(state) != position:
-                line = source.position(pointer_of("transitions", seen))[0]
-                yield source.problem(
-                    f"trigger {transition.trigger!r} is declared twice from state {state!r} "
-                    f"(first in transition {seen}, line {line})",
-                    "keep one transition per trigger and source state; merge the two, or "
-                    "rename one trigger",
-                    DEFINITION,
-                    pointer,
-                )
-        if transition.dest not in states:
-            yield unknown_state(transition.dest, f"{at}/dest", "destination")
-        for position, guard in enumerate(transition.guards):
-            if guard not in GUARDS:
-                yield source.problem(
-                    f"unknown guard {guard!r} on transition {transition.trigger!r}",
-                    f"use one of the registered guards: {', '.join(sorted(GUARDS))}"
-                    f"{_did_you_mean(guard, GUARDS)}",
-                    DEFINITION,
-                    f"{at}/guards/{position}",
-                )
-
-    for index, rule in enumerate(document.derive):
-        at = pointer_of("derive", index)
-        if rule.status not in states:
-            yield unknown_state(rule.status, f"{at}/status", "derived status")
-        if rule.when is Match.ALWAYS and rule.statuses:
-            yield source.problem(
-                "a rule with `when: always` matches whatever the statuses; it takes none",
-                "remove statuses, or use `when: all` or `when: any`",
-                DEFINITION,
-                f"{at}/statuses",
-            )
-        elif rule.when is not Match.ALWAYS and not rule.statuses:
-            yield source.problem(
-                f"a rule with `when: {rule.when}` needs the statuses it looks for",
-                "add statuses: [...], or use `when: always` for the fallback rule",
-                DEFINITION,
-                at,
-            )
-
-    if document.initial in states:
-        reached = _reachable(document)
-        for name in states:
-            if name not in reached:
-                yield source.problem(
-                    f"state {name!r} is unreachable: no transition leads to it from the "
-                    f"initial state {document.initial!r}",
-                    "add a transition into it, or remove the state",
-                    DEFINITION,
-                    pointer_of("states", name),
-                )
-
-
-def _reachable(document: LifecycleDocument) -> set[str]:
-    """States reachable from the initial one; a status a rule derives counts as reached."""
-    successors: dict[str, set[str]] = {}
-    for transition in document.transitions:
-        for state in transition.sources:
-            successors.setdefault(state, set()).add(transition.dest)
-    frontier = [document.initial, *(rule.status for rule in document.derive)]
-    reached: set[str] = set()
-    while frontier:
-        state = frontier.pop()
-        if state not in reached:
-            reached.add(state)
-            frontier.extend(successors.get(state, ()))
-    return reached
-
-
-def _did_you_mean(name: str, choices: Mapping[str, Any] | frozenset[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-# --- the three files together ----------------------------------------------------
-
-
-def _pipeline_problems(loaded: Mapping[str, _Loaded]) -> Iterator[Problem]:
-    """What the spec requires of the pipeline's lifecycles, across files."""
-    task = loaded.get("task")
-    if task is not None:
-        yield from _required(task, TASK_STATES, "pending", TASK_TRIGGERS, "SM-DEF-004")
-    worker = loaded.get("worker")
-    if worker is not None:
-        yield from _required(worker, WORKER_STATES, "idle", (), "SM-DEF-009")
-    workstream = loaded.get("workstream")
-    if workstream is None:
-        return
-    lifecycle, source = workstream.lifecycle, workstream.source
-    if not lifecycle.derive_rules:
-        yield source.problem(
-            "the workstream lifecycle declares no derive rules; a workstream's status is "
-            "derived from its tasks",
-            "add derive: [{when: ..., statuses: [...], status: ...}, ...] ending with a "
-            "`when: always` rule",
-            "SM-DEF-008",
-        )
-    if task is None:
-        return
-    task_states = task.lifecycle.states
-    for index, rule in enumerate(lifecycle.derive_rules):
-        for position, status in enumerate(rule.statuses):
-            if status not in task_states:
-                yield source.problem(
-                    f"derive rule {index} names {status!r}, which is not a task status "
-                    f"(declared in {task.lifecycle.file})",
-                    f"use task statuses: {', '.join(task_states)}"
-                    f"{_did_you_mean(status, task_states)}",
-                    DEFINITION,
-                    pointer_of("derive", index, "statuses", position),
-                )
-
-
-def _required(
-    loaded: _Loaded,
-    states: tuple[str, ...],
-    initial: str,
-    triggers: tuple[str, ...],
-    requirement: str,
-) -> Iterator[Problem]:
-    lifecycle, source = loaded.lifecycle, loaded.source
-    missing = [state for state in states if state not in lifecycle.states]
-    if missing:
-        yield source.problem(
-            f"the {lifecycle.name} lifecycle lacks the required states: {', '.join(missing)}",
-            f"declare them under states (the spec requires {', '.join(states)})",
-            requirement,
-            "/states",
-        )
-    if lifecycle.initial != initial:
-        yield source.problem(
-            f"the {lifecycle.name} lifecycle must start in {initial!r}, not {lifecycle.initial!r}",
-            f"set initial: {initial}",
-            requirement,
-            "/initial",
-        )
-    declared = {transition.trigger for transition in lifecycle.transitions}
-    absent = [trigger for trigger in triggers if trigger not in declared]
-    if absent:
-        yield source.problem(
-            f"the {lifecycle.name} lifecycle lacks the required triggers: {', '.join(absent)}",
-            f"declare a transition for each (the spec requires {', '.join(triggers)})",
-            requirement,
-            "/transitions",
-        )
-
-
-# --- schema errors ----------------------------------------------------------------
-
-_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "": tuple(LifecycleDocument.model_fields),
-    "states": ("description", "terminal"),
-    "transitions": ("trigger", "source", "dest", "guards", "requirement", "description"),
-    "derive": ("when", "statuses", "status"),
-}
-
-
-def _schema_problems(source: YamlSource, error: ValidationError) -> list[Problem]:
-    """Pydantic's errors as located problems; one problem per value at fault."""
-    problems: list[Problem] = []
-    # A value no branch of a union accepts (``source: 5``) fails once per branch.
-    mismatched: dict[str, list[str]] = {}
-    for detail in error.errors():
-        loc: tuple[str | int, ...] = tuple(detail["loc"])
-        pointer, tag, is_key = _pointer(source.data, loc)
-        if tag and detail["type"].endswith("_type"):
-            mismatched.setdefault(pointer, []).append(detail["msg"])
-            continue
-        problems.append(_schema_problem(source, detail, loc, pointer, is_key))
-    for pointer, messages in mismatched.items():
-        if any(p.pointer.startswith(pointer) for p in problems):
-            continue  # a branch matched the kind of value; its own errors say what is wrong
-        value = _shown(_value_at(source.data, pointer))
-        problems.append(
-            source.problem(
-                f"wrong type (got {value}): {'; or '.join(messages)}",
-                f"give a value of a type described in {SCHEMA_FILE}",
-                DEFINITION,
-                pointer,
-            )
-        )
-    return problems
-
-
-def _schema_problem(
-    source: YamlSource, detail: Any, loc: tuple[str | int, ...], pointer: str, is_key: bool
-) -> Problem:
-    kind = detail["type"]
-    name = str(loc[-1]) if loc else ""
-    if pointer == "/schema_version" and kind == "string_pattern_mismatch":
-        return _version_problem(source, detail["input"])
-    if kind == "missing":
-        return source.problem(
-            f"required field {name!r} is missing",
-            f"add {name!r} (see {SCHEMA_FILE})",
-            DEFINITION,
-            pointer,
-        )
-    if kind == "extra_forbidden":
-        allowed = _FIELDS.get(str(loc[0]) if len(loc) > 2 else "", ())
-        hint = "remove it or fix its spelling"
-        if allowed:
-            hint += f"; allowed here: {', '.join(allowed)}{_did_you_mean(name, frozenset(allowed))}"
-        return source.problem(f"unknown field {name!r}", hint, DEFINITION, pointer)
-    what = "key " if is_key else ""
-    return source.problem(
-        f"{what}{_shown(detail.get('input'))}: {detail['msg']}",
-        f"give a value of the type and form described in {SCHEMA_FILE}"
-        + ("; names are lower-case identifiers such as `ready`" if "pattern" in kind else ""),
-        DEFINITION,
-        pointer,
-    )
-
-
-def _version_problem(source: YamlSource, version: str) -> Problem:
-    """SCHEMA-VER-003: a newer version needs a newer engine; anything else, this format."""
-    numbers = version.split(".")
-    newer = all(n.isdigit() for n in numbers) and tuple(map(int, numbers[:2])) > (1, 0)
-    if newer:
-        hint = f"upgrade orchestration to read it, or write it for schema {SCHEMA_VERSION}"
-    else:
-        hint = f'write schema_version: "{SCHEMA_VERSION}" and the file in that format'
-    return source.problem(
-        f"schema_version {version!r} is not supported (this engine reads {SCHEMA_VERSION})",
-        hint,
-        "SCHEMA-VER-003",
-        "/schema_version",
-    )
-
-
-def _pointer(data: Any, loc: tuple[str | int, ...]) -> tuple[str, bool, bool]:
-    """``(pointer, passed a union tag, names a mapping key)`` for pydantic's ``loc``.
-
-    The path follows the data: a part that does not lead into it is a union
-    branch's tag (``'list[constrained-str]'``) and is left out.
-    """
-    parts: list[str | int] = []
-    tag = is_key = False
-    current = data
-    for index, part in enumerate(loc):
-        last = index == len(loc) - 1
-        if part == "[key]":
-            is_key = True
-        elif isinstance(current, dict) and isinstance(part, str) and (part in current or last):
-            parts.append(part)
-            current = current.get(part)
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            parts.append(part)
-            current = current[part]
-        else:
-            tag = True
-    return pointer_of(*parts), tag, is_key
-
-
-def _value_at(data: Any, pointer: str) -> Any:
-    for segment in pointer.split("/")[1:]:
-        segment = segment.replace("~1", "/").replace("~0", "~")
-        data = data[int(segment)] if isinstance(data, list) else data[segment]
-    return data
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

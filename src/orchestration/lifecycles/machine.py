@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import OrchestrationError
-from .definition import Match
 
 if TYPE_CHECKING:
     from transitions import EventData, Machine
@@ -33,6 +33,7 @@ __all__ = [
     "Lifecycle",
     "LifecycleState",
     "LifecycleTransition",
+    "Match",
     "TransitionRejected",
 ]
 
@@ -95,6 +96,14 @@ class LifecycleTransition:
     guards: tuple[str, ...] = ()
     requirement: str = "SM-DEF-004"
     description: str = ""
+
+
+class Match(StrEnum):
+    """How a ``derive`` rule reads the statuses of a workstream's tasks."""
+
+    ALL = "all"  # there is at least one task, and every task's status is listed
+    ANY = "any"  # at least one task's status is listed
+    ALWAYS = "always"  # matches unconditionally: the fallback, last in the list
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,11 @@ stat signatures (path, size, modification time in nanoseconds), so an
 unchanged pipeline is planned without importing pydantic or reading a single
 task file.
 
-The cache lives outside the repository, in
-``$XDG_CACHE_HOME/orchestration/`` (default ``~/.cache``), one file per
-pipeline root: ``plan`` never writes into the repository, and deleting the
-cache is always safe. It stores only valid pipelines; invalid ones are loaded
-again on every run so that every problem is reported every time.
+The cache (:mod:`orchestration.cache`) lives outside the repository, one
+file per pipeline root: ``plan`` never writes into the repository, and
+deleting the cache is always safe. It stores only valid pipelines; invalid
+ones are loaded again on every run so that every problem is reported every
+time.
 
 On a miss, large pipelines are validated by one forked process per core,
 each returning only the planner's light view of its share of the files (a
@@ -23,13 +23,11 @@ then run once, in order, exactly as ``load_tasks`` runs them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import __version__
-from ..atomic import write_atomic
+from .. import cache
 from ..bulk import gc_paused
 from ..errors import DefinitionError, Problem
 from ..project import located_files
@@ -45,20 +43,7 @@ _CODE = ("tasks/model.py", "tasks/loading.py", "planning/inputs.py")
 
 def cache_file(root: Path) -> Path:
     """Where the cached planner inputs of the pipeline at ``root`` live."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    name = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]
-    return Path(base) / "orchestration" / f"plan-{name}.json"
-
-
-def _signature(located: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent.parent
-    for rel in _CODE:
-        digest.update(f"{os.stat(package / rel).st_mtime_ns}\0".encode())
-    for path, rel in located:
-        stat = os.stat(path)
-        digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return digest.hexdigest()
+    return cache.cache_file("plan", root)
 
 
 def plan_inputs(root: Path) -> tuple[dict[str, PlanTask], dict[str, str]]:
@@ -67,32 +52,23 @@ def plan_inputs(root: Path) -> tuple[dict[str, PlanTask], dict[str, str]]:
     Raises:
         DefinitionError: the task files have problems (all of them listed).
     """
-    import orjson
-
-    cache = cache_file(root)
     located = located_files(root)
-    # The signature is taken before loading: a file edited while it loads
-    # changes its mtime afterwards, so the next run misses and reloads it.
-    signature = _signature(located)
-    try:
-        cached = orjson.loads(cache.read_bytes())
-        if cached["signature"] == signature:
+    signature = cache.signature(_CODE, [(rel, os.stat(path)) for path, rel in located])
+    store = cache_file(root)
+    cached = cache.read(store, signature)
+    if cached is not None:
+        try:
             tasks = {
                 row[0]: PlanTask(row[0], row[1], row[2], tuple(row[3]), tuple(row[4]), row[5])
                 for row in cached["tasks"]
             }
             return tasks, cached["files"]
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, IndexError):
-        pass  # no cache, or one we cannot read: load the files
+        except (LookupError, TypeError):
+            pass  # not what this code writes: load the files
 
     tasks, files = _load(located)
     rows = [list(task) for task in tasks.values()]  # orjson does not take NamedTuples
-    document = {"signature": signature, "tasks": rows, "files": files}
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache, orjson.dumps(document))
-    except OSError:
-        pass  # a read-only home or a full disk only costs speed next time
+    cache.write(store, signature, {"tasks": rows, "files": files})
     return tasks, files
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from ..atomic import write_atomic
+from ..bulk import gc_paused
 from ..errors import OrchestrationError
 
 __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "State", "read_snapshot", "write_snapshot"]
@@ -147,7 +148,8 @@ def read_snapshot(path: Path) -> State | None:
     except FileNotFoundError:
         return None
     try:
-        document = orjson.loads(raw)
+        with gc_paused():  # 100k task entries: see orchestration.bulk
+            document = orjson.loads(raw)
     except orjson.JSONDecodeError as bad:
         msg = f"{path}: snapshot is not valid JSON ({bad})"
         raise SnapshotError(msg) from bad

@@ -30,6 +30,7 @@ import orjson
 from filelock import FileLock
 
 from ..atomic import write_atomic
+from ..bulk import gc_paused
 from ..errors import OrchestrationError, UsageError
 from .journal import Journal, now
 from .snapshot import SnapshotError, State, read_snapshot, write_snapshot
@@ -43,9 +44,9 @@ __all__ = ["SNAPSHOT_LAG", "Store", "Transaction"]
 SNAPSHOT_LAG = (
     0.25  # seconds the snapshot may trail the journal while a writer runs (STATE-OBS-009)
 )
-SNAPSHOT_EVERY = 0.2  # how often it is written while changes stream in: the lag, with margin
 BACKUPS = 10  # rotating copies of current.json kept in .state/backups/
 BACKUP_EVERY = 60.0  # seconds between backups while a writer runs
+INDEX_EVERY = 1.0  # seconds between index.json writes while a writer runs (exact at close)
 DONE = frozenset({"succeeded", "skipped"})  # a dependency in these lets dependents start
 BLOCKING = frozenset({"cancelled"})  # ... in these (or failed for good) never will
 
@@ -125,7 +126,9 @@ class Transaction:
         entry = self.entry(task_id)
         lifecycle = self.store.lifecycles["task"]
         dest = lifecycle.apply(task_id, entry["status"], trigger, self._guards(task_id))
-        severity = "warning" if dest == "failed" else "info"
+        severity = "info"
+        if dest == "failed":  # ERR-FM-007: warning while a retry remains, error when final
+            severity = "warning" if self._guards(task_id)["attempts_remaining"] else "error"
         self.record(
             task_id, trigger, dest, reason=reason, actor=actor or self.actor, severity=severity
         )
@@ -196,7 +199,12 @@ class Store:
         self._mutex = threading.RLock()
         self._file_lock = FileLock(self.folder / ".lock", thread_local=False)
         self._written_seq = -1
-        self._written_at = 0.0
+        self._pending_seq = -1  # == _written_seq while the snapshot is current
+        self._pending_since = 0.0  # when the oldest change not in the snapshot committed
+        self._written_at = 0.0  # when the last snapshot write ended
+        self._indexed_at = 0.0  # when index.json was last written
+        self._indexed_seq = -1  # the seq index.json reflects
+        self._write_cost = 0.0  # seconds the last snapshot write took
         self._backed_up_at = 0.0
         self._flusher: threading.Thread | None = None
         self._closed = False
@@ -216,7 +224,7 @@ class Store:
         except OSError as bad:
             msg = f"cannot create {store.folder}: {bad.strerror}"
             raise StateError(msg) from bad
-        with store._writing():
+        with store._writing(), gc_paused():
             store._recover()
         try:
             yield store
@@ -238,6 +246,8 @@ class Store:
             state = self._from_backups()
         else:
             self._written_seq = state.last_seq  # current.json already says this much
+            if (self.folder / "index.json").exists():
+                self._indexed_seq = state.last_seq
         size = self.journal.path.stat().st_size if self.journal.path.exists() else 0
         if state.journal_offset > size:
             self.repairs.append("snapshot ahead of the journal; rebuilt from the journal")
@@ -400,36 +410,58 @@ class Store:
 
     # --- the snapshot -----------------------------------------------------------
 
+    def _due(self) -> float:
+        """When the snapshot must be started to show the oldest unwritten change in time.
+
+        The oldest change not in the snapshot may wait SNAPSHOT_LAG in all; the
+        write itself takes about as long as the last one did, so it starts that
+        much earlier (with room for a slower one).
+        """
+        budget = max(0.0, SNAPSHOT_LAG - 1.5 * self._write_cost - 0.02)
+        # ... but leave the writer at least as much time for changes as for
+        # snapshots (a 100k-task snapshot takes longer to write than the lag allows).
+        return max(self._pending_since + budget, self._written_at + self._write_cost)
+
     def _snapshot_soon(self) -> None:
-        """Write now if the last write is 250 ms old, else let the flusher do it."""
-        if time.monotonic() - self._written_at >= SNAPSHOT_EVERY:
+        """Write the snapshot now if it is due, else make sure the flusher will."""
+        if self._written_seq == self._pending_seq:
+            self._pending_since = time.monotonic()
+            self._pending_seq = self.state.last_seq
+        if time.monotonic() >= self._due():
             self._write_snapshot()
         elif self._flusher is None or not self._flusher.is_alive():
             self._flusher = threading.Thread(target=self._flush_later, daemon=True)
             self._flusher.start()
 
     def _flush_later(self) -> None:
-        time.sleep(max(0.0, self._written_at + SNAPSHOT_EVERY - time.monotonic()))
+        time.sleep(max(0.0, self._due() - time.monotonic()))
         if not self._closed:
             with self._writing():
                 if self.state.last_seq != self._written_seq:
                     self._write_snapshot()
 
     def _write_snapshot(self) -> None:
+        started = time.monotonic()
         stamp = now()
         try:
-            if (
-                self.snapshot_path.exists()
-                and time.monotonic() - self._backed_up_at >= BACKUP_EVERY
-            ):
-                self._backup()
-            write_snapshot(self.snapshot_path, self.state, stamp)
-            write_atomic(self.folder / "index.json", orjson.dumps(self._index_document()))
+            with gc_paused():  # the index builds a dict per task
+                if (
+                    self.snapshot_path.exists()
+                    and time.monotonic() - self._backed_up_at >= BACKUP_EVERY
+                ):
+                    self._backup()
+                write_snapshot(self.snapshot_path, self.state, stamp)
+                if self._closed or started - self._indexed_at >= INDEX_EVERY:
+                    index = orjson.dumps(self._index_document())
+                    write_atomic(self.folder / "index.json", index)
+                    self._indexed_at = started
+                    self._indexed_seq = self.state.last_seq
         except OSError as bad:
             msg = f"cannot write {self.snapshot_path}: {bad.strerror} (the journal is intact)"
             raise StateError(msg) from bad
-        self._written_seq = self.state.last_seq
+        self._written_seq = self._pending_seq = self.state.last_seq
         self._written_at = time.monotonic()
+        self._write_cost = self._written_at - started
 
     def _backup(self) -> None:
         folder = self.folder / "backups"
@@ -478,10 +510,13 @@ class Store:
                 self._write_snapshot()
 
     def close(self) -> None:
-        """Write the exact snapshot (STATE-OBS-009) and stop the flusher."""
+        """Write the exact snapshot and index (STATE-OBS-009) and stop the flusher."""
         if not self._closed:
-            self.flush()
-            self._closed = True
+            with self._writing():
+                self._closed = True
+                last = self.state.last_seq
+                if self._written_seq != last or self._indexed_seq != last:
+                    self._write_snapshot()
 
 
 def _mirror(task: Task) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""A cache of what the engine derives from files, kept while the files do not change.
+
+Stability: internal.
+
+Validating definitions needs pydantic and PyYAML, whose imports alone cost a
+quarter of a second, and agents run short commands again and again on files
+that did not change. Like ``make``, a result is keyed on the stat signatures
+of the files it was derived from (name, size, modification time in
+nanoseconds), on the engine's version, and on the modification times of the
+engine code that derived it: any change to any of them is a miss.
+
+The cache lives outside the repository, in ``$XDG_CACHE_HOME/orchestration/``
+(default ``~/.cache``), one JSON document per kind of result and pipeline
+root. Nothing here is ever needed: a document that cannot be read or parsed
+is a miss, one that cannot be written is skipped, and deleting the folder is
+always safe. Callers store only results derived from valid files, so that
+every problem is reported on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import __version__
+from .atomic import write_atomic
+
+__all__ = ["cache_file", "read", "signature", "write"]
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_file(kind: str, root: Path) -> Path:
+    """Where the cached ``kind`` of result (``plan``, ``lifecycles``) for ``root`` lives."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    name = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:24]
+    return Path(base) / "orchestration" / f"{kind}-{name}.json"
+
+
+def signature(code: Iterable[str], files: Iterable[tuple[str, os.stat_result]]) -> str:
+    """The key of a result derived by ``code`` from ``files``.
+
+    Take it before reading the files: one edited while it is read changes
+    its modification time afterwards, so the next run misses and reads it again.
+
+    Args:
+        code: the engine's modules the result depends on, relative to the
+            package (``"tasks/model.py"``).
+        files: ``(name, stat)`` of each input file; the name is how the file
+            is recorded (relative to the pipeline root, so that the key does
+            not depend on how the root was spelled).
+
+    Raises:
+        OSError: a module of ``code`` cannot be found.
+    """
+    digest = hashlib.sha256(__version__.encode())
+    for rel in code:
+        digest.update(f"{os.stat(_PACKAGE / rel).st_mtime_ns}\0".encode())
+    for name, stat in files:
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def read(path: Path, key: str) -> Any:
+    """The data cached at ``path`` under ``key``; ``None`` on any miss or problem.
+
+    The data is what was given to :func:`write`: plain JSON values, to be
+    checked by the caller as carefully as any other input.
+    """
+    try:
+        document = orjson.loads(path.read_bytes())
+        if document["signature"] == key:
+            return document["data"]
+    except (OSError, orjson.JSONDecodeError, LookupError, TypeError):
+        pass  # no cache, or one we cannot read: a miss
+    return None
+
+
+def write(path: Path, key: str, data: Any) -> None:
+    """Cache ``data`` (plain JSON values, not ``None``) at ``path`` under ``key``.
+
+    The file is replaced atomically; a failure to write (a read-only home, a
+    full disk) is ignored, since it only costs speed next time.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, orjson.dumps({"signature": key, "data": data}))
+    except OSError:
+        pass
