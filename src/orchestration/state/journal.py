@@ -18,6 +18,7 @@ Readers never lock: they read up to the last committed line.
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -162,15 +163,27 @@ class Journal:
             os.close(fd)
 
     def scan(self, entity_id: str) -> Iterator[dict[str, Any]]:
-        """Every complete line about ``entity_id``, oldest first (for ``history``)."""
+        """Every committed line about ``entity_id``, oldest first (for ``history``).
+
+        Searches the mapped file for the id's bytes instead of parsing every
+        line: a million-line journal is scanned at the speed of memory.
+        """
         needle = b'"id":' + orjson.dumps(entity_id) + b","
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - closed below, lines streamed
         except FileNotFoundError:
             return
         with handle:
-            for raw in handle:
-                if needle in raw and raw.endswith(b"\n"):
-                    line = orjson.loads(raw)
+            if os.fstat(handle.fileno()).st_size == 0:
+                return
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                found = data.find(needle)
+                while found != -1:
+                    start = data.rfind(b"\n", 0, found) + 1
+                    end = data.find(b"\n", found)
+                    if end == -1:
+                        return  # a last line still being written
+                    line = orjson.loads(data[start:end])
                     if line.get("id") == entity_id:
                         yield line
+                    found = data.find(needle, end)
