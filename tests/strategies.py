@@ -1,4 +1,4 @@
-"""Hypothesis strategies: random DAGs of tasks."""
+"""Hypothesis strategies (random DAGs of tasks) and the spec's tables they are checked against."""
 
 from __future__ import annotations
 
@@ -36,3 +36,20 @@ def dags(draw: st.DrawFn, max_tasks: int = 30) -> dict[str, PlanTask]:
         estimate = draw(st.none() | st.integers(0, 500).map(float) | st.floats(0, 1e4))
         tasks[task_id] = make_task(task_id, deps, estimate)
     return tasks
+
+
+# The spec's task lifecycle table (section 9): trigger → (sources, destination),
+# written out independently of docs/state_machines/task_lifecycle.yaml.
+SPEC_TASK_TABLE = {
+    "enqueue": ({"pending"}, "ready"),
+    "claim": ({"ready"}, "claimed"),
+    "release": ({"claimed"}, "ready"),
+    "start": ({"ready", "claimed"}, "running"),
+    "complete": ({"running"}, "succeeded"),
+    "fail": ({"claimed", "running"}, "failed"),
+    "retry": ({"failed"}, "ready"),
+    "block": ({"pending", "ready"}, "blocked"),
+    "unblock": ({"blocked"}, "pending"),
+    "cancel": ({"pending", "ready", "claimed", "running", "failed", "blocked"}, "cancelled"),
+    "skip": ({"pending", "ready", "failed", "blocked"}, "skipped"),
+}

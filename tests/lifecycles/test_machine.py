@@ -19,6 +19,7 @@ from orchestration.errors import OrchestrationError
 from orchestration.lifecycles import GUARDS, Lifecycle, TransitionRejected, load_lifecycles
 
 from conftest import REPO
+from strategies import SPEC_TASK_TABLE
 
 # Loaded at collection, outside the per-test private cache: keep the user's cache out of it.
 with tempfile.TemporaryDirectory() as _cache, pytest.MonkeyPatch.context() as _patch:
@@ -29,20 +30,7 @@ WORKSTREAM = LIFECYCLES["workstream"]
 WORKER = LIFECYCLES["worker"]
 ALL_TRUE = dict.fromkeys(GUARDS, True)
 
-# The spec's task lifecycle table (section 9): trigger → (sources, destination).
-SPEC_TABLE = {
-    "enqueue": ({"pending"}, "ready"),
-    "claim": ({"ready"}, "claimed"),
-    "release": ({"claimed"}, "ready"),
-    "start": ({"ready", "claimed"}, "running"),
-    "complete": ({"running"}, "succeeded"),
-    "fail": ({"claimed", "running"}, "failed"),
-    "retry": ({"failed"}, "ready"),
-    "block": ({"pending", "ready"}, "blocked"),
-    "unblock": ({"blocked"}, "pending"),
-    "cancel": ({"pending", "ready", "claimed", "running", "failed", "blocked"}, "cancelled"),
-    "skip": ({"pending", "ready", "failed", "blocked"}, "skipped"),
-}
+SPEC_TABLE = SPEC_TASK_TABLE
 TASK_STATES = [
     "pending",
     "ready",

@@ -6,15 +6,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestration.cli import main
 
+from conftest import WriteTask
+
 Capture = pytest.CaptureFixture[str]
 
 
-def _json(capsys: Capture, argv: list[str], code: int = 0) -> dict:  # type: ignore[type-arg]
+def _json(capsys: Capture, argv: list[str], code: int = 0) -> dict[str, Any]:
     assert main(argv) == code
     return json.loads(capsys.readouterr().out)
 
@@ -47,14 +50,14 @@ def test_rejected_trigger_exits_1_with_allowed_triggers_SM_DEF_006(
 
 
 def test_status_filters_and_flags_declared_status_STATE_OBS_015(
-    pipeline: Path, capsys: Capture, write_task: object
+    pipeline: Path, capsys: Capture, write_task: WriteTask
 ) -> None:
     assert main(["--root", str(pipeline), "sync"]) == 0
     capsys.readouterr()
     report = _json(capsys, ["--root", str(pipeline), "status", "-s", "ready", "--format", "json"])
     assert [row["task_id"] for row in report["tasks"]] == ["a", "d"]
     assert report["workstreams"]["ws-001"]["status"] == "ready"
-    write_task("a", execution={"max_retries": 1}, status="succeeded")  # type: ignore[operator]
+    write_task("a", execution={"max_retries": 1}, status="succeeded")
     assert main(["--root", str(pipeline), "sync"]) == 0
     capsys.readouterr()
     assert main(["--root", str(pipeline), "status", "-w", "ws-001"]) == 0
@@ -62,9 +65,9 @@ def test_status_filters_and_flags_declared_status_STATE_OBS_015(
 
 
 def test_next_orders_by_priority_then_slack(
-    pipeline: Path, capsys: Capture, write_task: object
+    pipeline: Path, capsys: Capture, write_task: WriteTask
 ) -> None:
-    write_task("d", "ws-002", priority=5)  # type: ignore[operator]
+    write_task("d", "ws-002", priority=5)
     assert main(["--root", str(pipeline), "sync"]) == 0
     capsys.readouterr()
     report = _json(capsys, ["--root", str(pipeline), "next", "--all", "--format", "json"])

@@ -312,3 +312,17 @@ def test_snapshot_trails_a_busy_writer_by_at_most_250ms_and_is_exact_at_exit_STA
     assert json.loads(snapshot.read_bytes())["last_seq"] == store.state.last_seq  # exact at exit
     assert len(committed) > 50
     assert worst <= 0.25 + 0.1  # the spec's bound, with room for a loaded CI machine
+
+
+def test_backups_keep_the_replaced_snapshots_STATE_OBS_010(pipeline: Path) -> None:
+    _sync(pipeline)
+    with _open(pipeline) as store:
+        store.apply("a", "start")  # replaces the snapshot: the old one is kept
+    [backup] = (pipeline / ".state" / "backups").glob("current-*.json")  # one a minute
+    kept = json.loads(backup.read_text())  # a whole snapshot, older than the current one
+    assert kept["last_seq"] < _snapshot(pipeline)["last_seq"]
+    assert backup.name == f"current-{kept['last_seq']:012d}.json"
+    (pipeline / ".state" / "current.json").unlink()
+    (pipeline / ".state" / "current.json").write_text("garbage")
+    with _open(pipeline) as store:  # rebuilt from that backup and the journal
+        assert store.state.tasks["a"]["status"] == "running"

@@ -23,22 +23,9 @@ from orchestration.state.views import verify
 from orchestration.tasks.loading import load_tasks
 
 from conftest import REPO, task_document
+from strategies import SPEC_TASK_TABLE
 
-# The task lifecycle as the spec's table states it (section 9), written out
-# independently of docs/state_machines/task_lifecycle.yaml.
-TABLE = {
-    "enqueue": ({"pending"}, "ready"),
-    "claim": ({"ready"}, "claimed"),
-    "release": ({"claimed"}, "ready"),
-    "start": ({"ready", "claimed"}, "running"),
-    "complete": ({"running"}, "succeeded"),
-    "fail": ({"claimed", "running"}, "failed"),
-    "retry": ({"failed"}, "ready"),
-    "block": ({"pending", "ready"}, "blocked"),
-    "unblock": ({"blocked"}, "pending"),
-    "cancel": ({"pending", "ready", "claimed", "running", "failed", "blocked"}, "cancelled"),
-    "skip": ({"pending", "ready", "failed", "blocked"}, "skipped"),
-}
+TABLE = SPEC_TASK_TABLE
 DONE = {"succeeded", "skipped"}
 MAX_RETRIES = 1
 SHAPES = [  # alternative dependency graphs a hand edit can switch between

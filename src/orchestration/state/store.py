@@ -18,6 +18,8 @@ repairs what a crash leaves (STATE-OBS-011).
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -45,10 +47,23 @@ SNAPSHOT_LAG = (
     0.25  # seconds the snapshot may trail the journal while a writer runs (STATE-OBS-009)
 )
 BACKUPS = 10  # rotating copies of current.json kept in .state/backups/
-BACKUP_EVERY = 60.0  # seconds between backups while a writer runs
+BACKUP_EVERY = 60.0  # seconds between backups
 INDEX_EVERY = 1.0  # seconds between index.json writes while a writer runs (exact at close)
 DONE = frozenset({"succeeded", "skipped"})  # a dependency in these lets dependents start
 BLOCKING = frozenset({"cancelled"})  # ... in these (or failed for good) never will
+
+
+_LAST_SEQ = re.compile(rb'"last_seq":(\d+)')
+
+
+def _snapshot_seq(path: Path) -> int:
+    """The seq of the snapshot at ``path``, read from its head; -1 when unknown."""
+    try:
+        with open(path, "rb") as handle:
+            found = _LAST_SEQ.search(handle.read(256))
+    except OSError:
+        return -1
+    return int(found[1]) if found else -1
 
 
 class StateError(OrchestrationError):
@@ -204,8 +219,8 @@ class Store:
         self._written_at = 0.0  # when the last snapshot write ended
         self._indexed_at = 0.0  # when index.json was last written
         self._indexed_seq = -1  # the seq index.json reflects
+        self._index_cost = 0.0  # seconds the last index.json write took
         self._write_cost = 0.0  # seconds the last snapshot write took
-        self._backed_up_at = 0.0
         self._flusher: threading.Thread | None = None
         self._closed = False
         self.repairs: list[str] = []
@@ -445,36 +460,47 @@ class Store:
         stamp = now()
         try:
             with gc_paused():  # the index builds a dict per task
-                if (
-                    self.snapshot_path.exists()
-                    and time.monotonic() - self._backed_up_at >= BACKUP_EVERY
-                ):
+                if self.snapshot_path.exists() and self._backup_due():
                     self._backup()
                 write_snapshot(self.snapshot_path, self.state, stamp)
-                if self._closed or started - self._indexed_at >= INDEX_EVERY:
+                written = time.monotonic()
+                # The index may trail by more than the snapshot: it is written at
+                # most every INDEX_EVERY, and never more than a tenth of the time.
+                every = max(INDEX_EVERY, 10 * self._index_cost)
+                if self._closed or started - self._indexed_at >= every:
                     index = orjson.dumps(self._index_document())
                     write_atomic(self.folder / "index.json", index)
-                    self._indexed_at = started
+                    self._indexed_at = time.monotonic()
+                    self._index_cost = self._indexed_at - written
                     self._indexed_seq = self.state.last_seq
         except OSError as bad:
             msg = f"cannot write {self.snapshot_path}: {bad.strerror} (the journal is intact)"
             raise StateError(msg) from bad
         self._written_seq = self._pending_seq = self.state.last_seq
         self._written_at = time.monotonic()
-        self._write_cost = self._written_at - started
+        self._write_cost = written - started  # what the lag depends on
+
+    def _backup_due(self) -> bool:
+        """Whether the newest backup (of any writer) is BACKUP_EVERY old."""
+        backups = self.folder.glob("backups/current-*.json")
+        newest = max((path.stat().st_mtime for path in backups), default=0.0)
+        return time.time() - newest >= BACKUP_EVERY
 
     def _backup(self) -> None:
+        """Keep the snapshot about to be replaced: a hard link, so nothing is copied."""
+        seq = _snapshot_seq(self.snapshot_path)
+        if seq < 0:
+            return  # never keep what is not a snapshot
         folder = self.folder / "backups"
         folder.mkdir(exist_ok=True)
-        previous = self.snapshot_path.read_bytes()
         try:
-            seq = int(orjson.loads(previous)["last_seq"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return  # never keep a corrupt snapshot as a backup
-        write_atomic(folder / f"current-{seq:012d}.json", previous)
+            # The rename that follows gives current.json a new inode; this one,
+            # the old snapshot, lives on under the backup's name.
+            os.link(self.snapshot_path, folder / f"current-{seq:012d}.json")
+        except FileExistsError:
+            return
         for old in sorted(folder.glob("current-*.json"))[:-BACKUPS]:
             old.unlink(missing_ok=True)
-        self._backed_up_at = time.monotonic()
 
     def _index_document(self) -> dict[str, Any]:
         by_status: dict[str, list[str]] = {}
