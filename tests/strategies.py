@@ -48,6 +48,7 @@ SPEC_TASK_TABLE = {
     "complete": ({"running"}, "succeeded"),
     "fail": ({"claimed", "running"}, "failed"),
     "retry": ({"failed"}, "ready"),
+    "requeue": ({"ready"}, "pending"),
     "block": ({"pending", "ready"}, "blocked"),
     "unblock": ({"blocked"}, "pending"),
     "cancel": ({"pending", "ready", "claimed", "running", "failed", "blocked"}, "cancelled"),

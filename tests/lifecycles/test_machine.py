@@ -127,7 +127,7 @@ def test_task_triggers_follow_the_spec_table_SM_DEF_004(trigger: str) -> None:
 
 
 def test_allowed_lists_the_triggers_of_a_state_sorted_SM_DEF_006() -> None:
-    assert TASK.allowed("ready") == ("block", "cancel", "claim", "skip", "start")
+    assert TASK.allowed("ready") == ("block", "cancel", "claim", "requeue", "skip", "start")
     assert TASK.allowed("succeeded") == ()
     assert TASK.allowed("nonsense") == ()
     assert WORKER.allowed("lost") == ("recover",)
@@ -139,7 +139,7 @@ def test_rejection_message_lists_the_allowed_triggers_SM_DEF_006() -> None:
     error = raised.value
     assert str(error) == (
         "cannot apply 'complete' to task 'task-003' in state 'ready'; "
-        "allowed there: block, cancel, claim, skip, start [SM-DEF-006]"
+        "allowed there: block, cancel, claim, requeue, skip, start [SM-DEF-006]"
     )
     assert (error.entity, error.entity_id, error.state, error.trigger) == (
         "task",
@@ -147,7 +147,7 @@ def test_rejection_message_lists_the_allowed_triggers_SM_DEF_006() -> None:
         "ready",
         "complete",
     )
-    assert error.allowed == ("block", "cancel", "claim", "skip", "start")
+    assert error.allowed == ("block", "cancel", "claim", "requeue", "skip", "start")
     assert (error.guard, error.requirement) == (None, "SM-DEF-006")
     assert isinstance(error, OrchestrationError) and error.exit_code == 1
 

@@ -326,3 +326,15 @@ def test_backups_keep_the_replaced_snapshots_STATE_OBS_010(pipeline: Path) -> No
     (pipeline / ".state" / "current.json").write_text("garbage")
     with _open(pipeline) as store:  # rebuilt from that backup and the journal
         assert store.state.tasks["a"]["status"] == "running"
+
+
+def test_a_new_undone_dependency_requeues_a_ready_task_STATE_OBS_014(
+    pipeline: Path, write_task: WriteTask
+) -> None:
+    _sync(pipeline)
+    write_task("d", "ws-002", dependencies=["b"])  # d was ready; b is still pending
+    lines = _sync(pipeline)
+    assert [(line["id"], line["trigger"], line["to"]) for line in lines] == [
+        ("d", "redefine", "ready"),
+        ("d", "requeue", "pending"),
+    ]

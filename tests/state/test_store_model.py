@@ -113,7 +113,9 @@ class StoreModel(RuleBasedStateMachine):
 
     def _sync(self) -> None:
         self.store.sync(load_tasks(self.root).tasks)
-        for task_id in self.deps:
+        for task_id, deps in self.deps.items():
+            if self.status[task_id] == "ready" and not all(self.status[d] in DONE for d in deps):
+                self.status[task_id] = "pending"  # requeued: a new dependency is not done
             if self._ready_able(task_id):
                 self.status[task_id] = "ready"
 

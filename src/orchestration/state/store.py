@@ -175,9 +175,13 @@ class Transaction:
         elif dest == "pending":
             self.enqueue_if_ready(task_id, reason="dependencies done")
 
+    def ready_to_run(self, task_id: str) -> bool:
+        """Whether every dependency of the task succeeded or was skipped."""
+        return self._guards(task_id)["dependencies_succeeded"]
+
     def enqueue_if_ready(self, task_id: str, *, reason: str) -> None:
         """``enqueue`` a pending task whose dependencies are all done (SM-DEF-005)."""
-        if self.status(task_id) == "pending" and self._guards(task_id)["dependencies_succeeded"]:
+        if self.status(task_id) == "pending" and self.ready_to_run(task_id):
             self.record(task_id, "enqueue", "ready", actor="engine", reason=reason)
 
     def _block_downstream(self, task_id: str, reason: str) -> None:
@@ -420,6 +424,9 @@ class Store:
                     tx.apply(task_id, "cancel" if declared == "cancelled" else "skip",
                              reason="declared in the task file")  # fmt: skip
             for task_id in tasks:
+                if tx.status(task_id) == "ready" and not tx.ready_to_run(task_id):
+                    tx.record(task_id, "requeue", "pending", actor="engine",
+                              reason="a new dependency is not done yet")  # fmt: skip
                 tx.enqueue_if_ready(task_id, reason="dependencies done")
         return tx.lines
 
