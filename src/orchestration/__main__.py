@@ -1,4 +1,7 @@
-"""``python -m orchestration``: the command line."""
+"""``python -m orchestration``: the command line.
+
+Stability: stable.
+"""
 
 import sys
 

@@ -435,11 +435,12 @@ def next_(ctx: click.Context, capabilities: tuple[str, ...], show_all: bool, fmt
     chosen = ready if show_all else ready[:1]
     if fmt == "json":
         _emit_json({"tasks": chosen})
-    for row in chosen if fmt == "text" else ():
-        click.echo(
-            f"{row['task_id']}  priority {row['priority']}  slack {row['slack_seconds']:g}s  "
-            f"needs {', '.join(row['capabilities']) or 'nothing'}"
-        )
+    else:
+        for row in chosen:
+            click.echo(
+                f"{row['task_id']}  priority {row['priority']}  slack {row['slack_seconds']:g}s  "
+                f"needs {', '.join(row['capabilities']) or 'nothing'}"
+            )
     if not ready:
         msg = "no ready task" + (
             f" for capabilities {', '.join(capabilities)}" if capabilities else ""

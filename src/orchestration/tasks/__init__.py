@@ -1,0 +1,5 @@
+"""Task definitions: the v2.0.0 model, loading, JSON Schema export, v1 migration (TASK-DEF).
+
+Stability: stable. Import from the submodules: ``model``, ``loading``,
+``schema``, ``migration``.
+"""
