@@ -35,7 +35,7 @@ from ..atomic import write_atomic
 from ..bulk import gc_paused
 from ..errors import OrchestrationError, UsageError
 from .journal import Journal, now
-from .snapshot import SnapshotError, State, read_snapshot, write_snapshot
+from .snapshot import DEFINITION, SnapshotError, State, define, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from ..lifecycles import Lifecycle
@@ -120,7 +120,8 @@ class Transaction:
         if trigger == "archive":
             self.overlay[task_id] = {**entry, "status": None}
         else:
-            entry.update(record.get("data") or {})
+            if "data" in record:
+                define(entry, record["data"])
             entry["status"] = dest
             if trigger == "retry":
                 entry["retry_count"] = entry.get("retry_count", 0) + 1
@@ -403,7 +404,7 @@ class Store:
                 current = self.state.tasks.get(task_id)
                 if current is None:
                     tx.record(task_id, "create", initial, data=data, reason="new definition")
-                elif any(current.get(key) != value for key, value in data.items()):
+                elif _definition(current) != data:
                     tx.record(
                         task_id,
                         "redefine",
@@ -553,15 +554,24 @@ class Store:
 
 
 def _mirror(task: Task) -> dict[str, Any]:
-    """What the state keeps of a task's definition to decide its transitions."""
-    return {
-        "workstream_id": task.workstream_id,
+    """What the state keeps of a task's definition to decide its transitions.
+
+    Defaults are left out (see ``orchestration.state.snapshot``).
+    """
+    full = {
         "dependencies": list(task.dependencies),
         "max_retries": task.execution.max_retries,
         "priority": task.priority,
         "capabilities": list(task.worker_requirements.capabilities),
         "declared": str(task.status),
     }
+    kept = {key: value for key, value in full.items() if value not in ([], 0, "pending")}
+    return {"workstream_id": task.workstream_id, **kept}
+
+
+def _definition(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a state entry that mirrors the task's definition."""
+    return {key: entry[key] for key in ("workstream_id", *DEFINITION) if key in entry}
 
 
 def replay(root: Path, lifecycles: Mapping[str, Lifecycle]) -> State:
