@@ -184,7 +184,10 @@ def test_init_never_overwrites(tmp_path: Path, capsys: Capture) -> None:
 def test_lifecycle_diagrams_are_current_SM_DEF_010(tmp_path: Path, capsys: Capture) -> None:
     assert main(["--root", str(REPO), "lifecycles", "--check"]) == 0
     assert main(["init", str(tmp_path)]) == 0
-    assert main(["--root", str(tmp_path), "lifecycles", "--check"]) == 1  # never generated there
+    assert main(["--root", str(tmp_path), "lifecycles", "--check"]) == 0  # init ships it current
+    worker = tmp_path / "docs" / "state_machines" / "worker_lifecycle.yaml"
+    worker.write_text(worker.read_text().replace("description:", "description: Edited.", 1))
+    assert main(["--root", str(tmp_path), "lifecycles", "--check"]) == 1
     assert "is stale" in capsys.readouterr().err
     assert main(["--root", str(tmp_path), "lifecycles"]) == 0
     assert main(["--root", str(tmp_path), "lifecycles", "--check"]) == 0

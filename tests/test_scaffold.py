@@ -15,6 +15,10 @@ SHARED = [
     "docs/state_machines/task_lifecycle.yaml",
     "docs/state_machines/workstream_lifecycle.yaml",
     "docs/state_machines/worker_lifecycle.yaml",
+    "docs/execution_model/OVERVIEW.md",
+    "docs/execution_model/RECOVERY.md",
+    "docs/execution_model/STATE_MACHINE.md",
+    "docs/failure_modes/CATALOG.md",
     "schemas/task.schema.json",
     "schemas/lifecycle.schema.json",
 ]

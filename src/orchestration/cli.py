@@ -218,6 +218,78 @@ def plan(
             click.echo(to_text(result, limit=limit))
 
 
+VALIDATE_FORMATS = ["text", "json", "junit", "github"]
+
+
+@cli.command(short_help="Check the repository against the spec's requirement IDs.")
+@click.option(
+    "--section",
+    "-s",
+    "sections",
+    multiple=True,
+    metavar="PREFIX",
+    help="Only requirements whose ID starts with PREFIX (e.g. TASK-DEF). Repeatable.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(VALIDATE_FORMATS),
+    default="text",
+    show_default=True,
+    help="junit: one test case per requirement; github: workflow annotations.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="List every requirement, not only failures.")
+@click.option("--coverage", is_flag=True, help="Print the requirement matrix instead.")
+@click.pass_context
+def validate(
+    ctx: click.Context, sections: tuple[str, ...], fmt: str, verbose: bool, coverage: bool
+) -> None:
+    """Check the repository against the requirement IDs of the spec.
+
+    Every check declares the requirement IDs it verifies; each ID is reported
+    as pass, fail or not applicable (nothing to inspect, e.g. no .state/ yet),
+    and each failure with its file, line:column, JSON pointer and a fix.
+    A failed MUST makes the repository non-compliant (exit 1); a failed
+    SHOULD or MAY is a warning.
+
+    \b
+    Examples:
+      orchestration validate                          everything
+      orchestration validate -s TASK-DEF -s DAG-VIEW  two sections
+      orchestration validate --format github          annotations in CI
+      orchestration validate --format junit > compliance.xml
+      orchestration validate --coverage               which check covers what
+
+    Exit codes: 0 compliant, 1 violations, 2 usage.
+    """
+    project = _project(ctx, "json" if fmt == "json" else "text")
+    if coverage:
+        from .validation.coverage import coverage_matrix, coverage_text
+
+        rows = coverage_matrix(project.root)
+        if fmt == "json":
+            _emit_json({"schema_version": "1.0.0", "requirements": [r.as_dict() for r in rows]})
+        else:
+            click.echo(coverage_text(rows), nl=False)
+        return
+    from .validation.render import to_github, to_json, to_junit, to_text
+    from .validation.report import validate as run_checks
+
+    report = run_checks(project.root, sections)
+    if fmt == "json":
+        _emit_json(to_json(report))
+    elif fmt == "junit":
+        click.echo(to_junit(report), nl=False)
+    elif fmt == "github":
+        click.echo(to_github(report), nl=False)
+    else:
+        click.echo(to_text(report, verbose=verbose), nl=False)
+    if not report.compliant:
+        count = len(report.violations)
+        msg = f"{count} MUST requirement{'s' if count != 1 else ''} violated"
+        raise OrchestrationError(msg)
+
+
 @cli.command(short_help="Scaffold a pipeline (never overwrites).")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")

@@ -4,7 +4,8 @@ Stability: stable.
 
 The files under ``scaffold/files/`` are copied into the target folder with
 their relative paths: the normative spec, the lifecycles, the registries and
-an example workstream, plus the published JSON Schemas. The spec, lifecycles
+an example workstream, the execution-model documents and the failure-mode
+catalog, plus the published JSON Schemas. The spec, lifecycles
 and registries are the same files this repository uses (a test keeps them
 identical). An existing file is never overwritten; ``.state/`` is added to
 ``.gitignore`` if it is not there.

@@ -34,7 +34,7 @@ from filelock import FileLock
 from ..atomic import write_atomic
 from ..bulk import gc_paused
 from ..errors import OrchestrationError, UsageError
-from .journal import Journal, now
+from .journal import Journal, Tail, now
 from .snapshot import DEFINITION, SnapshotError, State, define, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
@@ -574,10 +574,15 @@ def _definition(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {key: entry[key] for key in ("workstream_id", *DEFINITION) if key in entry}
 
 
-def replay(root: Path, lifecycles: Mapping[str, Lifecycle]) -> State:
-    """The state the whole journal describes, ignoring the snapshot (for verify/rebuild)."""
+def replay(root: Path, lifecycles: Mapping[str, Lifecycle], tail: Tail | None = None) -> State:
+    """The state the whole journal describes, ignoring the snapshot (for verify/rebuild).
+
+    Args:
+        tail: the journal already read from its start, to spare reading it again.
+    """
     state = State()
-    tail = Journal(root / ".state" / "transitions.jsonl").read()
+    if tail is None:
+        tail = Journal(root / ".state" / "transitions.jsonl").read()
     for line in tail.lines:
         state.apply(line)
     state.journal_offset = tail.end

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from .journal import Journal
+from .journal import Journal, Tail
 from .snapshot import State, read_snapshot
 from .store import replay
 
@@ -120,10 +120,16 @@ class Difference:
         return f"{self.where}: snapshot has {self.snapshot!r}, the journal says {self.journal!r}"
 
 
-def verify(root: Path, lifecycles: Mapping[str, Lifecycle]) -> list[Difference]:
-    """Compare the snapshot with the replay of the whole journal (STATE-OBS-012)."""
+def verify(
+    root: Path, lifecycles: Mapping[str, Lifecycle], tail: Tail | None = None
+) -> list[Difference]:
+    """Compare the snapshot with the replay of the whole journal (STATE-OBS-012).
+
+    Args:
+        tail: the journal already read from its start, to spare reading it again.
+    """
     snapshot = current_state(root)
-    truth = replay(root, lifecycles)
+    truth = replay(root, lifecycles, tail)
     found: list[Difference] = []
     for name in ("last_seq", "journal_offset"):
         if getattr(snapshot, name) != getattr(truth, name):

@@ -3,3 +3,5 @@
 Stability: stable. Import from the submodules: ``model``, ``loading``,
 ``schema``, ``migration``.
 """
+
+__all__: list[str] = []  # nothing at the package level: import from the submodules

@@ -1,0 +1,312 @@
+"""Every check, shown failing on a repository that violates it (COMPLIANCE-008).
+
+Each case copies this repository (sources, tests, docs, pipeline), breaks one
+thing, runs ``orchestration validate`` through the CLI and asserts that the
+violation is reported with the right requirement ID and location.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestration.cli import main
+from orchestration.validation.report import all_checks
+
+
+def validate(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    capsys.readouterr()
+    code = main(["--root", str(root), "validate", "--format", "json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def problems_of(report: Any) -> list[dict[str, Any]]:
+    return [p for r in report["requirements"] for p in r["problems"]]
+
+
+def edit_json(path: Path, change: Callable[[Any], None]) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def replace_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def synced(root: Path) -> None:
+    assert main(["--root", str(root), "sync"]) == 0
+
+
+TASK = "tasks/ws-001/task-002.json"
+
+
+# --- the breakages: one per check ---------------------------------------------
+
+
+def unknown_dependency(root: Path) -> None:
+    edit_json(root / TASK, lambda d: d["dependencies"].append("task-999"))
+
+
+def ai_task_without_limit(root: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["type"] = "aider"
+        d["context_requirements"].pop("max_context_tokens", None)
+
+    edit_json(root / TASK, change)
+
+
+def missing_required_file(root: Path) -> None:
+    edit_json(root / TASK, lambda d: d["context_requirements"]["required_files"].append("nope.py"))
+
+
+def cycle(root: Path) -> None:
+    last = root / "tasks/ws-003/task-021.json"  # the end of the critical path from task-002
+    edit_json(root / TASK, lambda d: d["dependencies"].append("task-021"))
+    edit_json(last, lambda d: d.__setitem__("blocks", [*d["blocks"], "task-002"]))
+
+
+def lifecycle_without_initial(root: Path) -> None:
+    replace_text(
+        root / "docs/state_machines/worker_lifecycle.yaml", "initial: idle", "initial: nap"
+    )
+
+
+def stale_diagram(root: Path) -> None:
+    replace_text(
+        root / "docs/state_machines/worker_lifecycle.yaml",
+        "description:",
+        "description: Edited.",
+    )
+
+
+def journal_with_illegal_transition(root: Path) -> None:
+    synced(root)
+    journal = root / ".state/transitions.jsonl"
+    lines = journal.read_text().splitlines()
+    last = json.loads(lines[-1])
+    lines.append(
+        json.dumps(
+            {**last, "seq": last["seq"] + 1, "entity": "task", "id": "task-001", "from": "ready",
+             "to": "succeeded", "trigger": "complete", "data": None, "commit": True}
+        )
+    )  # fmt: skip
+    journal.write_text("\n".join(lines) + "\n")
+
+
+def pending_although_ready(root: Path) -> None:
+    synced(root)
+    edit_json(
+        root / ".state/current.json", lambda d: d["tasks"]["task-001"].update(status="pending")
+    )
+
+
+def state_not_ignored(root: Path) -> None:
+    replace_text(root / ".gitignore", ".state/", "state-not-ignored/")
+
+
+def snapshot_not_json(root: Path) -> None:
+    synced(root)
+    (root / ".state/current.json").write_text('{"schema_version": "1.0.0", "tas')
+
+
+def journal_bad_severity(root: Path) -> None:
+    synced(root)
+    journal = root / ".state/transitions.jsonl"
+    journal.write_text(journal.read_text().replace('"severity":"info"', '"severity":"loud"', 1))
+
+
+def snapshot_edited(root: Path) -> None:
+    synced(root)
+    edit_json(root / ".state/current.json", lambda d: d["tasks"]["task-003"].update(priority=9))
+
+
+def index_missing(root: Path) -> None:
+    synced(root)
+    (root / ".state/index.json").unlink()
+
+
+def task_added_after_sync(root: Path) -> None:
+    synced(root)
+    source = json.loads((root / TASK).read_text())
+    source.update(task_id="task-050", dependencies=[], blocks=[])
+    (root / "tasks/ws-001/task-050.json").write_text(json.dumps(source, indent=2))
+
+
+def catalog_row_removed(root: Path) -> None:
+    catalog = root / "docs/failure_modes/CATALOG.md"
+    catalog.write_text(
+        "\n".join(row for row in catalog.read_text().splitlines() if "FM-CRASH" not in row)
+    )
+
+
+def catalog_link_broken(root: Path) -> None:
+    replace_text(root / "docs/failure_modes/CATALOG.md", "#fm-timeout", "#fm-time-out")
+
+
+def registry_runs_code(root: Path) -> None:
+    replace_text(root / "capabilities/registry.psd1", "local = $true", "local = (Get-Date)")
+
+
+def unknown_capability(root: Path) -> None:
+    edit_json(root / TASK, lambda d: d["worker_requirements"]["capabilities"].append("teleport"))
+
+
+def resource_without_capacity(root: Path) -> None:
+    replace_text(root / "capabilities/resources.psd1", "capacity = 4", "capacity = 0")
+
+
+def claim_over_capacity(root: Path) -> None:
+    edit_json(root / TASK, lambda d: d.__setitem__("resources", {"test-slots": 3}))
+
+
+def opposite_resource_orders(root: Path) -> None:
+    edit_json(root / TASK, lambda d: d.__setitem__("resources", {"llm-api": 1, "test-slots": 1}))
+    edit_json(  # stage 0 beside task-002: the two can run at once
+        root / "tasks/ws-001/task-001.json",
+        lambda d: d.__setitem__("resources", {"test-slots": 1, "llm-api": 1}),
+    )
+
+
+def snapshot_without_version(root: Path) -> None:
+    synced(root)
+    edit_json(root / ".state/index.json", lambda d: d.pop("schema_version"))
+
+
+def migration_doc_missing(root: Path) -> None:
+    (root / "docs/schema_migrations/task_v1_to_v2.md").unlink()
+
+
+def schema_drift(root: Path) -> None:
+    edit_json(root / "schemas/task.schema.json", lambda d: d.__setitem__("title", "Drifted"))
+
+
+def overview_missing(root: Path) -> None:
+    (root / "docs/execution_model/OVERVIEW.md").unlink()
+
+
+def module_without_stability(root: Path) -> None:
+    replace_text(root / "src/orchestration/atomic.py", "Stability:", "Stable-ish:")
+
+
+def export_without_docstring(root: Path) -> None:
+    path = root / "src/orchestration/bulk.py"
+    replace_text(path, "__all__ = [", '__all__ = ["undocumented", ')
+    path.write_text(path.read_text() + "\n\ndef undocumented() -> None:\n    pass\n")
+
+
+def utils_module(root: Path) -> None:
+    (root / "src/orchestration/utils.py").write_text('"""Grab bag.\n\nStability: internal.\n"""\n')
+
+
+def state_file_named_outside_the_store(root: Path) -> None:
+    path = root / "src/orchestration/project.py"
+    path.write_text(path.read_text() + '\nJOURNAL = ".state/transitions.jsonl"\n')
+
+
+def eager_import(root: Path) -> None:
+    replace_text(root / "src/orchestration/cli.py", "import click\n", "import click\nimport rich\n")
+
+
+def undefined_requirement_cited(root: Path) -> None:
+    unknown = "TASK_DEF_" + "999"  # spelled apart: this file must not cite it itself
+    (root / "tests/test_extra.py").write_text(f"def test_{unknown}_nothing() -> None:\n    pass\n")
+
+
+def powershell_script_missing(root: Path) -> None:
+    (root / "scripts/validate/validate_task_defs.ps1").unlink()
+
+
+def workflow_without_annotations(root: Path) -> None:
+    replace_text(root / ".github/workflows/compliance.yml", "--format github", "--format text")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A breakage and where the validator must report it."""
+
+    check: str
+    breakage: Callable[[Path], None]
+    requirement: str
+    file: str
+    line: int | None = None  # asserted when given (0: no line is known)
+
+
+CASES = [
+    Case("task_files", unknown_dependency, "TASK-DEF-005", TASK),
+    Case("ai_tasks_declare_limits", ai_task_without_limit, "TASK-DEF-008", TASK),
+    Case("ai_context", missing_required_file, "AIDER-INT-004", TASK),
+    Case("dependency_graph", cycle, "DAG-VIEW-001", TASK),
+    Case("lifecycle_files", lifecycle_without_initial, "SM-DEF-002",
+         "docs/state_machines/worker_lifecycle.yaml"),
+    Case("state_machine_doc", stale_diagram, "SM-DEF-010", "docs/execution_model/STATE_MACHINE.md"),
+    Case("journal_transitions", journal_with_illegal_transition, "SM-DEF-006",
+         ".state/transitions.jsonl"),
+    Case("ready_tasks_enqueued", pending_although_ready, "SM-DEF-005", ".state/current.json"),
+    Case("state_ignored_by_git", state_not_ignored, "STATE-OBS-001", ".gitignore"),
+    Case("snapshot_document", snapshot_not_json, "STATE-OBS-003", ".state/current.json"),
+    Case("journal_lines", journal_bad_severity, "STATE-OBS-005", ".state/transitions.jsonl", 1),
+    Case("snapshot_matches_journal", snapshot_edited, "STATE-OBS-012", ".state/current.json"),
+    Case("index_document", index_missing, "STATE-OBS-006", ".state/index.json"),
+    Case("state_matches_definitions", task_added_after_sync, "STATE-OBS-014",
+         "tasks/ws-001/task-050.json"),
+    Case("failure_mode_catalog", catalog_row_removed, "ERR-FM-002", "docs/failure_modes/CATALOG.md"),
+    Case("catalog_links", catalog_link_broken, "ERR-FM-008", "docs/failure_modes/CATALOG.md"),
+    Case("capability_registry", registry_runs_code, "CAP-REG-003", "capabilities/registry.psd1"),
+    Case("required_capabilities", unknown_capability, "CAP-REG-002", TASK),
+    Case("resource_registry", resource_without_capacity, "CONC-REG-002",
+         "capabilities/resources.psd1"),
+    Case("claimed_resources", claim_over_capacity, "CONC-REG-004", TASK),
+    Case("resource_deadlocks", opposite_resource_orders, "CONC-REG-005",
+         "tasks/ws-001/task-001.json"),
+    Case("versioned_documents", snapshot_without_version, "SCHEMA-VER-001", ".state/index.json"),
+    Case("migration_documents", migration_doc_missing, "SCHEMA-VER-002",
+         "docs/schema_migrations/task_v1_to_v2.md"),
+    Case("published_schemas", schema_drift, "SCHEMA-VER-004", "schemas/task.schema.json"),
+    Case("execution_docs", overview_missing, "EXEC-DOC-001", "docs/execution_model/OVERVIEW.md"),
+    Case("module_docstrings", module_without_stability, "MOD-IDX-001",
+         "src/orchestration/atomic.py", 1),
+    Case("module_exports", export_without_docstring, "MOD-IDX-010", "src/orchestration/bulk.py"),
+    Case("module_names", utils_module, "MOD-IDX-003", "src/orchestration/utils.py"),
+    Case("state_ownership", state_file_named_outside_the_store, "MOD-IDX-004",
+         "src/orchestration/project.py"),
+    Case("lazy_imports", eager_import, "MOD-IDX-005", "src/orchestration/cli.py"),
+    Case("spec_requirements", undefined_requirement_cited, "COMPLIANCE-011", "tests/test_extra.py", 1),
+    Case("powershell_entry_points", powershell_script_missing, "COMPLIANCE-012",
+         "scripts/validate/validate_task_defs.ps1"),
+    Case("compliance_workflow", workflow_without_annotations, "COMPLIANCE-013",
+         ".github/workflows/compliance.yml"),
+]  # fmt: skip
+
+
+def test_COMPLIANCE_008_every_check_has_a_breaking_fixture() -> None:
+    assert sorted(case.check for case in CASES) == sorted(c.name for c in all_checks())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.check)
+def test_COMPLIANCE_008_check_reports_the_violation_where_it_is(
+    case: Case, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case.breakage(repo)
+    code, report = validate(repo, capsys=capsys)
+    found = [
+        p
+        for r in report["requirements"]
+        for p in r["problems"]
+        if p["requirement"] == case.requirement and p["file"] == case.file
+    ]
+    assert found, problems_of(report)
+    if case.line is not None:
+        assert found[0]["line"] == case.line
+    level = next(r["level"] for r in report["requirements"] if r["id"] == case.requirement)
+    assert code == (1 if level == "MUST" else 0)
+    result = next(r for r in report["requirements"] if r["id"] == case.requirement)
+    assert result["outcome"] == "fail"
+    assert case.check in result["checks"]
