@@ -18,7 +18,7 @@ from conftest import REPO, WriteTask
 Capture = pytest.CaptureFixture[str]
 
 
-def test_plan_json_has_the_documented_shape_DAG_VIEW_004(capsys: Capture) -> None:
+def test_plan_json_has_the_documented_shape_DAG_VIEW_004_DAG_VIEW_007(capsys: Capture) -> None:
     assert main(["--root", str(REPO), "plan", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert {"tasks", "edges", "stages", "critical_path", "critical_path_seconds"} <= set(plan)
@@ -155,7 +155,7 @@ def test_pictures_DAG_VIEW_005(fmt: str, marker: str, capsys: Capture) -> None:
     assert out.count("-->" if fmt == "mermaid" else "->") >= 10
 
 
-def test_init_scaffolds_a_pipeline_that_plans(tmp_path: Path, capsys: Capture) -> None:
+def test_init_scaffolds_a_pipeline_that_plans_MOD_IDX_008(tmp_path: Path, capsys: Capture) -> None:
     target = tmp_path / "new"
     assert main(["init", str(target)]) == 0
     assert (target / "specifications/content/orchestration/spec.md").is_file()
@@ -167,7 +167,7 @@ def test_init_scaffolds_a_pipeline_that_plans(tmp_path: Path, capsys: Capture) -
     assert json.loads(capsys.readouterr().out)["tasks"] >= 2
 
 
-def test_init_never_overwrites(tmp_path: Path, capsys: Capture) -> None:
+def test_init_never_overwrites_MOD_IDX_008(tmp_path: Path, capsys: Capture) -> None:
     (tmp_path / "capabilities").mkdir()
     (tmp_path / "capabilities" / "registry.psd1").write_text("@{ Mine = 1 }\n")
     (tmp_path / ".gitignore").write_text("node_modules/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orchestration
 
 
-def test_exported_members() -> None:
+def test_exported_members_are_pinned_MOD_IDX_002() -> None:
     assert orchestration.__all__ == sorted(orchestration.__all__)
     assert orchestration.__all__ == [
         "DefinitionError",

@@ -27,6 +27,7 @@ from .errors import DefinitionError, OrchestrationError, Problem
 __all__ = ["main", "run"]
 
 SHOWN_PROBLEMS = 50
+CLI_JSON_VERSION = "1.0.0"  # of every --format json document that states none of its own
 
 
 @dataclass
@@ -110,7 +111,11 @@ def _report_problems(problems: Sequence[Problem], fmt: str) -> None:
 
 
 def _emit_json(document: Any) -> None:
+    """Print a command's JSON document; one without its own version is CLI shape 1.0.0."""
     import orjson
+
+    if isinstance(document, dict) and "schema_version" not in document:
+        document = {"schema_version": CLI_JSON_VERSION, **document}  # COMPLIANCE-003
 
     sys.stdout.buffer.write(
         orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

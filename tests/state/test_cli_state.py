@@ -88,7 +88,9 @@ def test_next_exits_1_when_nothing_is_ready(pipeline: Path, capsys: Capture) -> 
     assert "no ready task" in capsys.readouterr().err
 
 
-def test_history_lists_every_change_of_a_task(pipeline: Path, capsys: Capture) -> None:
+def test_history_lists_every_change_of_a_task_STATE_OBS_016(
+    pipeline: Path, capsys: Capture
+) -> None:
     assert main(["--root", str(pipeline), "sync"]) == 0
     assert main(["--root", str(pipeline), "task", "a", "claim"]) == 0
     capsys.readouterr()
