@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-__all__ = ["DefinitionError", "OrchestrationError", "Problem", "UsageError"]
+__all__ = ["DefinitionError", "OrchestrationError", "Problem", "UsageError", "relative"]
 
 
 @dataclass(frozen=True, slots=True)
