@@ -11,7 +11,8 @@ cache, so every file is read and validated) and warm (the files unchanged
 since the last run: only their stat signatures are checked). The ratio
 cold plan ÷ floor is what to compare across machines; wall seconds and peak
 memory are printed too. The last line times the CLI on this repository's own
-pipeline, cold and warm.
+pipeline, cold and warm. Every plan cache lives in a temporary folder
+(``XDG_CACHE_HOME``), never in the user's.
 
     python bench/plan.py                 # 1k, 10k, 100k
     python bench/plan.py 1000 10000      # chosen sizes
@@ -83,12 +84,16 @@ def generate(root: Path, count: int, seed: int = 7) -> None:
         (folder / f"{task_id}.json").write_text(json.dumps(document, indent=2))
 
 
-def timed(command: list[str], cold: bool = False) -> tuple[float, float]:
-    """Best-of-REPEAT wall seconds and peak RSS (MB); ``cold``: a new plan cache each run."""
+def timed(command: list[str], cache: str | None = None) -> tuple[float, float]:
+    """Best-of-REPEAT wall seconds and peak RSS (MB).
+
+    ``cache``: the plan cache folder to use (warm); ``None``: a new, empty one
+    for each run (cold).
+    """
     best, peak = float("inf"), 0.0
     for _ in range(REPEAT):
-        with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
-            env = {**os.environ, "XDG_CACHE_HOME": cache} if cold else None
+        with tempfile.TemporaryDirectory(prefix="bench-cache-") as empty:
+            env = {**os.environ, "XDG_CACHE_HOME": cache or empty}
             start = time.perf_counter()
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
             _, status, usage = os.wait4(process.pid, 0)
@@ -98,6 +103,16 @@ def timed(command: list[str], cold: bool = False) -> tuple[float, float]:
         best = min(best, elapsed)
         peak = max(peak, usage.ru_maxrss / 1024)
     return best, peak
+
+
+def cold_and_warm(command: list[str]) -> tuple[float, float, float]:
+    """Best cold and warm seconds of ``command``, and the cold run's peak MB."""
+    cold, memory = timed(command)
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        subprocess.run(command, stdout=subprocess.DEVNULL, env=env, check=True)  # fills it
+        warm, _ = timed(command, cache)
+    return cold, warm, memory
 
 
 def main(argv: list[str]) -> None:
@@ -110,14 +125,12 @@ def main(argv: list[str]) -> None:
             generate(Path(folder), size)
             plan = [python, "-m", "orchestration", "--root", folder, "plan", "--format", "json"]
             floor, _ = timed([python, "-c", FLOOR, folder])
-            cold, memory = timed(plan, cold=True)
-            warm, _ = timed(plan)
+            cold, warm, memory = cold_and_warm(plan)
         row = (size, f"{floor:.2f}", f"{cold:.2f}", f"{cold / floor:.2f}", f"{warm:.2f}")
         print("".join(f"{cell:>9}" for cell in row) + f"{warm / floor:>9.2f}{memory:>9.0f}")
     startup, _ = timed([python, "-c", "pass"])
     here = [python, "-m", "orchestration", "--root", str(REPO), "plan", "--format", "json"]
-    cold, _ = timed(here, cold=True)
-    warm, _ = timed(here)
+    cold, warm, _ = cold_and_warm(here)
     print(
         f"this repository: plan {cold * 1000:.0f} ms cold, {warm * 1000:.0f} ms warm "
         f"(python start-up alone {startup * 1000:.0f} ms)"

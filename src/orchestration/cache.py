@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import orjson
 from . import __version__
 from .atomic import write_atomic
 
-__all__ = ["cache_file", "read", "signature", "write"]
+__all__ = ["cache_file", "read", "signature", "signature_of", "write"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -58,11 +58,34 @@ def signature(code: Iterable[str], files: Iterable[tuple[str, os.stat_result]]) 
     Raises:
         OSError: a module of ``code`` cannot be found.
     """
+    names, sizes, times = [], [], []
+    for name, stat in files:
+        names.append(name)
+        sizes.append(stat.st_size)
+        times.append(stat.st_mtime_ns)
+    return signature_of(code, names, sizes, times)
+
+
+def signature_of(
+    code: Iterable[str], names: Sequence[str], sizes: Sequence[int], times: Sequence[int]
+) -> str:
+    """:func:`signature` from columns: each file's name, size and ``st_mtime_ns``.
+
+    The same key as :func:`signature` for the same files; at 100k files the
+    columns are what a caller has at hand.
+
+    Raises:
+        OSError: a module of ``code`` cannot be found.
+    """
     digest = hashlib.sha256(__version__.encode())
     for rel in code:
         digest.update(f"{os.stat(_PACKAGE / rel).st_mtime_ns}\0".encode())
-    for name, stat in files:
-        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    # Column by column: three joins hash 100k files faster than 100k updates.
+    # No name holds a NUL, so the columns cannot run into each other.
+    digest.update(f"{len(names)}\0".encode())
+    digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
+    digest.update(("\0" + " ".join(map(str, sizes))).encode())
+    digest.update(("\0" + " ".join(map(str, times))).encode())
     return digest.hexdigest()
 
 

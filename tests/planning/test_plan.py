@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import networkx as nx
 import pytest
@@ -11,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestration.errors import DefinitionError, UsageError
+from orchestration.planning.cycles import cycle_problems
+from orchestration.planning.plan import Plan, Slot, TaskTable, build_plan, scope
 from orchestration.planning.plan import PlanTask as Task
-from orchestration.planning.plan import build_plan, scope
 
 from strategies import dags, make_task
 
@@ -184,3 +186,148 @@ def test_graph_export_is_the_same_dag() -> None:
     graph = build_plan(tasks).graph()
     assert list(graph.edges) == [("a", "b")]
     assert graph.nodes["b"]["earliest_start"] == 1
+
+
+# --- the planner against the plain dictionary version it replaced ------------
+
+ESTIMATES = (
+    st.none()
+    | st.sampled_from([0.0, -0.0, 0.5, 1e-300, 1e308, math.inf])
+    | st.floats(0, 1e6)
+    | st.integers(0, 1000).map(float)
+)
+
+
+@st.composite
+def task_maps(draw: st.DrawFn, max_tasks: int = 12) -> dict[str, Task]:
+    """Tasks in any order, with repeated, unknown and (sometimes) cyclic dependencies."""
+    count = draw(st.integers(0, max_tasks))
+    pool = [f"t{n}" for n in range(count)]
+    hidden = {task_id: n for n, task_id in enumerate(draw(st.permutations(pool)))}
+    acyclic = draw(st.booleans())
+    tasks = {}
+    for task_id in draw(st.permutations(pool)):
+        allowed = [t for t in pool if not acyclic or hidden[t] < hidden[task_id]]
+        deps = draw(st.lists(st.sampled_from([*allowed, "ghost"]), max_size=4))
+        workstream = draw(st.sampled_from(["ws-a", "ws-b"]))
+        tasks[task_id] = Task(task_id, workstream, task_id, tuple(deps), (), draw(ESTIMATES))
+    return tasks
+
+
+def _reference(tasks: dict[str, Task], files: dict[str, str]) -> Plan:
+    """The planner as it was: dictionaries keyed by id, Kahn's generations, CPM."""
+    predecessors: dict[str, tuple[str, ...]] = {}
+    successors: dict[str, list[str]] = {task_id: [] for task_id in tasks}
+    waiting: dict[str, int] = {}
+    for task_id, task in tasks.items():
+        deps = list(dict.fromkeys(dep for dep in task.dependencies if dep in successors))
+        predecessors[task_id] = tuple(deps)
+        waiting[task_id] = len(deps)
+        for dep in deps:
+            successors[dep].append(task_id)
+    stages: list[list[str]] = []
+    current = sorted(task_id for task_id, count in waiting.items() if count == 0)
+    while current:
+        stages.append(current)
+        following = []
+        for task_id in current:
+            for successor in successors[task_id]:
+                waiting[successor] -= 1
+                if not waiting[successor]:
+                    following.append(successor)
+        current = sorted(following)
+    if sum(map(len, stages)) != len(tasks):
+        stuck = {task_id for task_id, count in waiting.items() if count > 0}
+        raise DefinitionError(cycle_problems(tasks, stuck, files))
+    estimate = {task_id: task.estimate for task_id, task in tasks.items()}
+    start: dict[str, float] = {}
+    finish: dict[str, float] = {}
+    for stage in stages:
+        for task_id in stage:
+            deps = predecessors[task_id]
+            start[task_id] = max([finish[dep] for dep in deps]) if deps else 0.0
+            finish[task_id] = start[task_id] + estimate[task_id]
+    end = max(finish.values(), default=0.0)
+    latest_start: dict[str, float] = {}
+    for stage in reversed(stages):
+        for task_id in stage:
+            after = successors[task_id]
+            latest_finish = min([latest_start[s] for s in after]) if after else end
+            latest_start[task_id] = latest_finish - estimate[task_id]
+    schedule = {}
+    for number, stage in enumerate(stages):
+        for task_id in stage:
+            cost, begin, late = estimate[task_id], start[task_id], latest_start[task_id]
+            schedule[task_id] = Slot(
+                number, cost, begin, finish[task_id], late, late + cost, late - begin
+            )
+    critical: list[str] = []
+    if finish:
+        current = min(finish, key=lambda task_id: (-finish[task_id], task_id))
+        while True:
+            critical.append(current)
+            binding = sorted(d for d in predecessors[current] if finish[d] == start[current])
+            if not binding:
+                break
+            current = binding[0]
+        critical.reverse()
+    defaulted = sum(1 for task in tasks.values() if task.estimated_seconds is None)
+    return Plan(tasks, predecessors, stages, schedule, critical, defaulted)
+
+
+def _outcome(plan: Callable[[], Plan]) -> object:
+    """Everything a plan shows, exactly (repr: NaN and -0.0 included), or its problems."""
+    try:
+        made = plan()
+    except DefinitionError as error:
+        return error.problems
+    return (
+        made.stages,
+        list(made.predecessors.items()),
+        repr(list(made.schedule.items())),
+        made.critical_path,
+        made.defaulted,
+        made.edges,
+    )
+
+
+@settings(max_examples=400)
+@given(task_maps())
+def test_plan_is_exactly_the_dictionary_version(tasks: dict[str, Task]) -> None:
+    """Stages, schedule (bit for bit), critical path, cycles: as the replaced planner."""
+    files = {task_id: f"tasks/ws/{task_id}.json" for task_id in tasks}
+    expected = _outcome(lambda: _reference(tasks, files))
+    assert _outcome(lambda: build_plan(tasks, files)) == expected
+    if all(
+        dep in tasks and task.dependencies.count(dep) == 1
+        for task in tasks.values()
+        for dep in task.dependencies
+    ):
+        place = {task_id: n for n, task_id in enumerate(tasks)}
+        heads = [place[dep] for task in tasks.values() for dep in task.dependencies]
+        table = TaskTable(tasks.items(), heads)
+        assert _outcome(lambda: build_plan(table, files)) == expected
+
+
+def test_a_task_table_forgets_its_heads_when_changed() -> None:
+    tasks = {"a": make_task("a", [], 1), "b": make_task("b", ["a"], 2)}
+    for change in (
+        lambda t: t.__setitem__("c", make_task("c", [], 1)),
+        lambda t: t.__delitem__("b"),
+        lambda t: t.update({"c": make_task("c", [], 1)}),
+        lambda t: t.pop("b"),
+        lambda t: t.popitem(),
+        lambda t: t.setdefault("c", make_task("c", [], 1)),
+        lambda t: t.clear(),
+        lambda t: t.__ior__({"c": make_task("c", [], 1)}),
+    ):
+        table = TaskTable(tasks.items(), [0])
+        change(table)
+        assert table.heads is None
+
+
+def test_whole_pipeline_scope_is_the_mapping_itself() -> None:
+    """No copy when nothing narrows, so that a TaskTable's heads reach build_plan."""
+    table = TaskTable({"a": make_task("a", [], 1)}.items(), [])
+    assert scope(table) is table
+    assert scope(table, target="a") is not table
