@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -105,9 +105,8 @@ def _positioned(repo: Repository, problem: Problem) -> Problem:
     """``problem`` with the line and column of its JSON pointer, when it lacked them."""
     if problem.line or not problem.pointer or not problem.file.endswith(".json"):
         return problem
-    return repo.located(
-        problem.file, problem.pointer, problem.message, problem.hint, problem.requirement
-    )
+    line, column = repo.position(problem.file, problem.pointer)
+    return replace(problem, line=line, column=column)
 
 
 def validate(root: Path, sections: Sequence[str] = ()) -> Report:

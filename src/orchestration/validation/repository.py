@@ -111,17 +111,18 @@ class Repository:
 
         return Journal(self.state.journal).read()
 
-    def located(self, rel: str, pointer: str, message: str, hint: str, requirement: str) -> Problem:
-        """A problem at ``pointer`` of the JSON file ``rel``, with its line and column."""
+    def position(self, rel: str, pointer: str) -> tuple[int, int]:
+        """Line and column of ``pointer`` in the JSON file ``rel``; ``(0, 0)`` when unknown."""
         from ..tasks.positions import locate
 
         try:
-            text = self.path(rel).read_text(encoding="utf-8")
+            return locate(self.path(rel).read_text(encoding="utf-8"), pointer)
         except (OSError, UnicodeDecodeError):
-            line, column = 0, 0
-        else:
-            line, column = locate(text, pointer)
-        return Problem(rel, message, hint, requirement, pointer, line, column)
+            return (0, 0)
+
+    def located(self, rel: str, pointer: str, message: str, hint: str, requirement: str) -> Problem:
+        """A problem at ``pointer`` of the JSON file ``rel``, with its line and column."""
+        return Problem(rel, message, hint, requirement, pointer, *self.position(rel, pointer))
 
     @property
     def engine_dir(self) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import Problem
@@ -32,15 +33,7 @@ def _narrowed(problem: Problem) -> Problem:
         return problem
     for prefix, requirement in _FIELD_REQUIREMENTS.items():
         if problem.pointer == prefix or problem.pointer.startswith(prefix + "/"):
-            return Problem(
-                problem.file,
-                problem.message,
-                problem.hint,
-                requirement,
-                problem.pointer,
-                problem.line,
-                problem.column,
-            )
+            return replace(problem, requirement=requirement)
     return problem
 
 
