@@ -44,6 +44,7 @@ SPEC_TASK_TABLE = {
     "enqueue": ({"pending"}, "ready"),
     "claim": ({"ready"}, "claimed"),
     "release": ({"claimed"}, "ready"),
+    "abandon": ({"claimed", "running"}, "ready"),
     "start": ({"ready", "claimed"}, "running"),
     "complete": ({"running"}, "succeeded"),
     "fail": ({"claimed", "running"}, "failed"),

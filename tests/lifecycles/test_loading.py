@@ -146,10 +146,10 @@ def test_loading_twice_returns_the_same_compiled_lifecycle_SM_DEF_003(pipeline_r
 
 def test_an_edited_file_is_compiled_again_SM_DEF_003(pipeline_root: Path) -> None:
     first = load_lifecycles(pipeline_root)["worker"]
-    edit(pipeline_root, "worker", "Shut down cleanly.", "Shut down cleanly, for good.")
+    edit(pipeline_root, "worker", "Shut down cleanly;", "Shut down cleanly, for good;")
     again = load_lifecycles(pipeline_root)["worker"]
     assert again is not first
-    assert again.states["stopped"].description == "Shut down cleanly, for good."
+    assert again.states["stopped"].description == "Shut down cleanly, for good; a later run may start it again."
 
 
 def test_same_size_and_time_is_the_cache_key(tmp_path: Path) -> None:
@@ -361,6 +361,7 @@ def test_every_problem_of_every_file_is_reported_at_once_SM_DEF_002(pipeline_roo
     edit(pipeline_root, "task", "guards: [lease_valid]", "guards: [lease_ok]")
     edit(pipeline_root, "task", "initial: pending", "initial: waiting")
     edit(pipeline_root, "worker", "source: lost", "source: stopped")
+    edit(pipeline_root, "worker", "terminal: false}\ntransitions", "terminal: true}\ntransitions")
     (pipeline_root / "docs" / "state_machines" / "workstream_lifecycle.yaml").write_text(
         "name: [\n"
     )
@@ -479,12 +480,12 @@ def test_an_edit_invalidates_the_cache_even_to_an_older_time(pipeline_root: Path
     load_elsewhere(pipeline_root)
     path = pipeline_root / "docs" / "state_machines" / "worker_lifecycle.yaml"
     text = path.read_text()
-    path.write_text(text.replace("Shut down cleanly.", "Shut down quickly."))  # same size
+    path.write_text(text.replace("Shut down cleanly;", "Shut down quickly;"))  # same size
     os.utime(path, ns=(1, 1))
     assert path.stat().st_size == len(text)
-    assert "'Shut down quickly.'" in load_elsewhere(pipeline_root)[0]
+    assert "'Shut down quickly; a later run may start it again.'" in load_elsewhere(pipeline_root)[0]
     assert load_lifecycles(pipeline_root)["worker"].states["stopped"].description == (
-        "Shut down quickly."
+        "Shut down quickly; a later run may start it again."
     )
 
 

@@ -22,6 +22,9 @@ class Layout:
     lock: Path  # .lock, the one writer lock
     backups: Path  # backups/, rotating snapshot copies
     logs: Path  # logs/, crash tracebacks and attempt output
+    attempts: Path  # attempts/<task_id>/<n>/, what a crashed runner leaves to the next
+    leases: Path  # leases/<holder>.json, heartbeats renewing a holder's leases
+    sandboxes: Path  # sandboxes/<task_id>/<n>/, the attempts' git worktrees
 
 
 def layout(root: Path) -> Layout:
@@ -35,4 +38,7 @@ def layout(root: Path) -> Layout:
         folder / ".lock",
         folder / "backups",
         folder / "logs",
+        folder / "attempts",
+        folder / "leases",
+        folder / "sandboxes",
     )

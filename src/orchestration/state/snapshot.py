@@ -43,14 +43,17 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "SnapshotError",
     "State",
+    "LEASED",
     "define",
+    "fold",
     "read_snapshot",
     "write_snapshot",
 ]
 
 SNAPSHOT_VERSION = "1.0.0"
 # The keys of a task's entry that mirror its definition (besides workstream_id).
-DEFINITION = ("dependencies", "max_retries", "priority", "capabilities", "declared")
+DEFINITION = ("dependencies", "max_retries", "priority", "capabilities", "resources", "declared")
+LEASED = frozenset({"claimed", "running"})  # the statuses in which a task has a lease
 
 
 def define(entry: dict[str, Any], data: dict[str, Any]) -> None:
@@ -58,6 +61,34 @@ def define(entry: dict[str, Any], data: dict[str, Any]) -> None:
     for key in DEFINITION:
         entry.pop(key, None)
     entry.update(data)
+
+
+def fold(entry: dict[str, Any], line: dict[str, Any]) -> None:
+    """Apply one journal line about a task to its entry: the one rule for replay and writers.
+
+    Besides the status, a line may carry: ``data`` (the mirrored definition,
+    on ``create``/``redefine``), ``lease`` (holder, worker, fencing epoch,
+    grant time and ttl, on ``claim`` and ``adopt``), ``attempt`` (the attempt
+    number, on ``start``) and ``failure`` (failure mode and whether it is
+    final, on ``fail``). A task keeps its lease only while claimed or running.
+    """
+    if "data" in line:
+        define(entry, line["data"])
+    if line["trigger"] == "retry":
+        entry["retry_count"] = entry.get("retry_count", 0) + 1
+    if "lease" in line:
+        entry["lease"] = line["lease"]
+        entry["epoch"] = line["lease"]["epoch"]
+    if "attempt" in line:
+        entry["attempt"] = line["attempt"]
+    if "failure" in line:
+        entry["failure"] = line["failure"]
+    elif line["trigger"] == "complete":
+        entry.pop("failure", None)
+    if line["entity"] == "task":
+        entry["status"] = line["to"]
+    if entry.get("status") not in LEASED:
+        entry.pop("lease", None)
 
 
 class SnapshotError(OrchestrationError):
@@ -78,12 +109,17 @@ class State:
     def apply(self, line: dict[str, Any]) -> None:
         """Fold one committed journal line into the state."""
         self.last_seq = line["seq"]
-        if line["entity"] == "worker":
+        entity = line["entity"]
+        if entity == "worker":
             worker = self.workers.setdefault(line["id"], {})
             worker["status"] = line["to"]
             worker.update(line.get("data") or {})
             return
-        if line["entity"] != "task":
+        if entity == "lease":  # a lease changed hands (adopt) or a late write was refused
+            if "lease" in line and line["id"] in self.tasks:
+                fold(self.tasks[line["id"]], line)
+            return
+        if entity != "task":
             return  # engine events change no entity
         task_id, trigger = line["id"], line["trigger"]
         if trigger == "archive":
@@ -94,14 +130,10 @@ class State:
             }
             return
         if trigger in ("create", "redefine"):
-            entry = self.tasks.setdefault(task_id, {})
             self.archived.pop(task_id, None)
-            define(entry, line["data"])
+            fold(self.tasks.setdefault(task_id, {}), line)
         else:
-            entry = self.tasks[task_id]
-            if trigger == "retry":
-                entry["retry_count"] = entry.get("retry_count", 0) + 1
-        entry["status"] = line["to"]
+            fold(self.tasks[task_id], line)
 
     def derive_workstreams(self, derive: Callable[[Iterable[str]], str]) -> None:
         """Recompute every workstream's status from its tasks (SM-DEF-008)."""

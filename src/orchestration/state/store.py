@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,9 @@ from filelock import FileLock
 from ..atomic import write_atomic
 from ..bulk import gc_paused
 from ..errors import OrchestrationError, UsageError
+from .attempts import lease_expiry
 from .journal import Journal, Tail, now
-from .snapshot import DEFINITION, SnapshotError, State, define, read_snapshot, write_snapshot
+from .snapshot import DEFINITION, LEASED, SnapshotError, State, fold, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from ..lifecycles import Lifecycle
@@ -80,6 +81,8 @@ class Transaction:
     overlay: dict[str, dict[str, Any]]
     # Who depends on whom, when this transaction redefines it (sync).
     dependents: dict[str, list[str]] | None = None
+    # Workers this transaction changed: id → entry.
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def status(self, task_id: str) -> str:
         """The task's status including this transaction's changes."""
@@ -120,18 +123,24 @@ class Transaction:
         if trigger == "archive":
             self.overlay[task_id] = {**entry, "status": None}
         else:
-            if "data" in record:
-                define(entry, record["data"])
-            entry["status"] = dest
-            if trigger == "retry":
-                entry["retry_count"] = entry.get("retry_count", 0) + 1
+            fold(entry, record)
             self.overlay[task_id] = entry
         return record
 
     def apply(
-        self, task_id: str, trigger: str, *, reason: str = "", actor: str | None = None
+        self,
+        task_id: str,
+        trigger: str,
+        *,
+        reason: str = "",
+        actor: str | None = None,
+        **line: Any,
     ) -> str:
         """Apply ``trigger`` to a task, and every change it implies.
+
+        Args:
+            line: more fields of the journal line (``lease``, ``attempt``,
+                ``failure``; see :func:`orchestration.state.snapshot.fold`).
 
         Returns:
             The task's new status.
@@ -139,29 +148,178 @@ class Transaction:
         Raises:
             TransitionRejected: the lifecycle does not allow it (SM-DEF-006).
         """
-        entry = self.entry(task_id)
         lifecycle = self.store.lifecycles["task"]
-        dest = lifecycle.apply(task_id, entry["status"], trigger, self._guards(task_id))
+        dest = lifecycle.apply(task_id, self.status(task_id), trigger, self._guards(task_id))
         severity = "info"
         if dest == "failed":  # ERR-FM-007: warning while a retry remains, error when final
-            severity = "warning" if self._guards(task_id)["attempts_remaining"] else "error"
+            final = line.get("failure", {}).get("final", False)
+            remaining = self._guards(task_id)["attempts_remaining"]
+            severity = "warning" if remaining and not final else "error"
         self.record(
-            task_id, trigger, dest, reason=reason, actor=actor or self.actor, severity=severity
-        )
+            task_id, trigger, dest, reason=reason, actor=actor or self.actor, severity=severity,
+            **line,
+        )  # fmt: skip
         self._cascade(task_id, dest)
         return dest
 
     def _guards(self, task_id: str) -> dict[str, bool]:
         entry = self.entry(task_id)
+        final = entry.get("failure", {}).get("final", False)
         return {
             "dependencies_succeeded": all(
                 self.status(dep) in DONE for dep in entry.get("dependencies", ())
             ),
-            "attempts_remaining": entry.get("retry_count", 0) < entry.get("max_retries", 0),
-            # Leases arrive with the scheduler; until then a manual change holds one.
+            "attempts_remaining": not final
+            and entry.get("retry_count", 0) < entry.get("max_retries", 0),
+            # A person's change holds the lease; a worker's is fenced by finish().
             "lease_valid": True,
-            "lease_expired": False,
+            "lease_expired": entry.get("status") in LEASED
+            and self.lease_problem(task_id, entry.get("epoch", 0)) is not None,
         }
+
+    # --- leases, attempts and workers (CONC-REG-006..011, SM-DEF-009) ----------
+
+    def active(self) -> set[str]:
+        """Tasks claimed or running (holding a lease), this transaction's changes included."""
+        found = set(self.store.active)
+        for task_id, entry in self.overlay.items():
+            if entry.get("status") in LEASED:
+                found.add(task_id)
+            else:
+                found.discard(task_id)
+        return found
+
+    def claim(self, task_id: str, *, holder: str, worker: str, ttl: float) -> int:
+        """Lease a ready task to ``worker`` of ``holder``; returns the new fencing epoch."""
+        epoch = int(self.entry(task_id).get("epoch", 0)) + 1
+        lease = {"holder": holder, "worker": worker, "epoch": epoch,
+                 "granted": round(time.time(), 3), "ttl": ttl}  # fmt: skip
+        self.apply(task_id, "claim", actor=f"worker:{worker}",
+                   reason=f"lease epoch {epoch} to {holder}", lease=lease)  # fmt: skip
+        return epoch
+
+    def start(self, task_id: str) -> int:
+        """Start the next attempt of a claimed task; returns its number."""
+        entry = self.entry(task_id)
+        attempt = int(entry.get("attempt", 0)) + 1
+        worker = entry["lease"]["worker"]
+        self.apply(task_id, "start", actor=f"worker:{worker}", reason=f"attempt {attempt}",
+                   attempt=attempt)  # fmt: skip
+        return attempt
+
+    def lease_problem(self, task_id: str, epoch: int) -> str | None:
+        """Why the holder of lease ``epoch`` may not change the task now; ``None`` if it may."""
+        entry = self.entry(task_id)
+        lease = entry.get("lease")
+        if lease is None or lease["epoch"] != epoch:
+            held = f"lease epoch {lease['epoch']}" if lease else "no lease"
+            return f"lease epoch {epoch} is not current (the task is {entry['status']}, {held})"
+        late = time.time() - lease_expiry(lease, self.store.leases)
+        if late > 0:
+            return f"lease epoch {epoch} of {lease['holder']} expired {late:.1f} s ago"
+        return None
+
+    def finish(
+        self,
+        task_id: str,
+        epoch: int,
+        trigger: str,
+        *,
+        reason: str,
+        failure: dict[str, Any] | None = None,
+    ) -> str | None:
+        """``complete`` or ``fail`` an attempt for the holder of lease ``epoch`` (CONC-REG-007).
+
+        Returns:
+            ``None`` when applied; otherwise why the lease is not the holder's
+            any more: the late result is refused and recorded as an event with
+            ``FM-LEASE-EXPIRED``, and a still-current expired lease is expired.
+        """
+        problem = self.lease_problem(task_id, epoch)
+        if problem is None:
+            extra = {} if failure is None else {"failure": failure}
+            worker = self.entry(task_id)["lease"]["worker"]
+            self.apply(task_id, trigger, reason=reason, actor=f"worker:{worker}", **extra)
+            return None
+        entry = self.entry(task_id)
+        self.lines.append({
+            "seq": 0, "ts": "", "entity": "lease", "id": task_id, "from": entry["status"],
+            "to": entry["status"], "trigger": "refuse", "actor": self.actor,
+            "reason": f"FM-LEASE-EXPIRED: late {trigger} refused: {problem}", "severity": "warning",
+        })  # fmt: skip
+        lease = entry.get("lease")
+        if lease is not None and lease["epoch"] == epoch:
+            self.expire(task_id, f"{problem}; its late {trigger} was refused", started=True)
+        return problem
+
+    def expire(self, task_id: str, why: str, *, started: bool) -> str:
+        """End a lease its holder lost (CONC-REG-007, CONC-REG-008).
+
+        An attempt that never started (``started`` false) is abandoned: the
+        task is ready again and no retry is spent. One that ran is a failure
+        ``FM-LEASE-EXPIRED``, retried while attempts remain.
+        """
+        if not started:
+            return self.apply(task_id, "abandon", actor="engine",
+                              reason=f"FM-LEASE-EXPIRED: {why}; no attempt ran")  # fmt: skip
+        retry = self._guards(task_id)["attempts_remaining"]
+        failure = {"mode": "FM-LEASE-EXPIRED", "final": not retry}
+        decision = "retry" if retry else "no retry left"
+        return self.apply(task_id, "fail", actor="engine", failure=failure,
+                          reason=f"FM-LEASE-EXPIRED: {why}; {decision}")  # fmt: skip
+
+    def adopt(self, task_id: str, *, holder: str, worker: str, ttl: float) -> int:
+        """Take over the lease of a running attempt whose holder died; returns the new epoch.
+
+        The old holder is fenced: its epoch is no longer current.
+        """
+        entry = self.entry(task_id)
+        old = entry["lease"]
+        epoch = int(entry.get("epoch", 0)) + 1
+        lease = {"holder": holder, "worker": worker, "epoch": epoch,
+                 "granted": round(time.time(), 3), "ttl": ttl}  # fmt: skip
+        line = {
+            "seq": 0, "ts": "", "entity": "lease", "id": task_id, "from": entry["status"],
+            "to": entry["status"], "trigger": "adopt", "actor": f"worker:{worker}",
+            "reason": f"attempt {entry.get('attempt', 0)} of {old['holder']} adopted by "
+            f"{holder} (epoch {epoch})", "severity": "warning", "lease": lease,
+        }  # fmt: skip
+        self.lines.append(line)
+        entry = dict(entry)
+        fold(entry, line)
+        self.overlay[task_id] = entry
+        return epoch
+
+    def worker(
+        self,
+        worker_id: str,
+        trigger: str,
+        *,
+        reason: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> str:
+        """Move a worker through the worker lifecycle (SM-DEF-009); ``register`` creates one.
+
+        Raises:
+            TransitionRejected: the worker lifecycle does not allow it.
+        """
+        lifecycle = self.store.lifecycles["worker"]
+        current = self.workers.get(worker_id, self.store.state.workers.get(worker_id, {}))
+        status = current.get("status")
+        if status is None and trigger == "register":
+            dest = lifecycle.initial
+        else:
+            facts = {"lease_expired": trigger == "lose"}  # the caller saw the heartbeat stop
+            dest = lifecycle.apply(worker_id, status or "(unknown)", trigger, facts)
+        line: dict[str, Any] = {
+            "seq": 0, "ts": "", "entity": "worker", "id": worker_id, "from": status, "to": dest,
+            "trigger": trigger, "actor": self.actor, "reason": reason, "severity": "info",
+        }  # fmt: skip
+        if data is not None:
+            line["data"] = data
+        self.lines.append(line)
+        self.workers[worker_id] = {**current, **(data or {}), "status": dest}
+        return dest
 
     def _cascade(self, task_id: str, dest: str) -> None:
         """Commit what ``task_id`` reaching ``dest`` implies, in this transaction."""
@@ -216,6 +374,8 @@ class Store:
         self.state = State()
         self.dependents: dict[str, list[str]] = {}
         self._members: dict[str, list[str]] = {}
+        self.active: set[str] = set()  # tasks holding a lease (claimed or running)
+        self.leases = self.folder / "leases"  # heartbeat files renewing leases
         self._mutex = threading.RLock()
         self._file_lock = FileLock(self.folder / ".lock", thread_local=False)
         self._written_seq = -1
@@ -312,6 +472,12 @@ class Store:
             entry = self.state.tasks.get(line["id"]) if line["entity"] == "task" else None
             if entry is not None:
                 touched.add(entry["workstream_id"])
+                if entry["status"] in LEASED:
+                    self.active.add(line["id"])
+                else:
+                    self.active.discard(line["id"])
+            elif line["trigger"] == "archive":
+                self.active.discard(line["id"])
         derive = self.lifecycles["workstream"].derive
         if redefined or not self._members:
             self._index()
@@ -325,8 +491,11 @@ class Store:
     def _index(self) -> None:
         dependents: dict[str, list[str]] = {}
         members: dict[str, list[str]] = {}
+        self.active = set()
         for task_id, entry in self.state.tasks.items():
             members.setdefault(entry["workstream_id"], []).append(task_id)
+            if entry["status"] in LEASED:
+                self.active.add(task_id)
             for dep in entry.get("dependencies", ()):
                 dependents.setdefault(dep, []).append(task_id)
         self.dependents, self._members = dependents, members
@@ -563,9 +732,10 @@ def _mirror(task: Task) -> dict[str, Any]:
         "max_retries": task.execution.max_retries,
         "priority": task.priority,
         "capabilities": list(task.worker_requirements.capabilities),
+        "resources": dict(task.resources),
         "declared": str(task.status),
     }
-    kept = {key: value for key, value in full.items() if value not in ([], 0, "pending")}
+    kept = {key: value for key, value in full.items() if value not in ([], {}, 0, "pending")}
     return {"workstream_id": task.workstream_id, **kept}
 
 
