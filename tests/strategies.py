@@ -43,7 +43,7 @@ def dags(draw: st.DrawFn, max_tasks: int = 30) -> dict[str, PlanTask]:
 SPEC_TASK_TABLE = {
     "enqueue": ({"pending"}, "ready"),
     "claim": ({"ready"}, "claimed"),
-    "release": ({"claimed"}, "ready"),
+    "release": ({"claimed", "running"}, "ready"),
     "abandon": ({"claimed", "running"}, "ready"),
     "start": ({"ready", "claimed"}, "running"),
     "complete": ({"running"}, "succeeded"),

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from .errors import DefinitionError, OrchestrationError, Problem
+from .errors import DefinitionError, OrchestrationError, Problem, UsageError
 
 __all__ = ["main", "run"]
 
@@ -523,6 +523,89 @@ def next_(ctx: click.Context, capabilities: tuple[str, ...], show_all: bool, fmt
             f" for capabilities {', '.join(capabilities)}" if capabilities else ""
         )
         raise OrchestrationError(msg)
+
+
+@cli.command(name="run", short_help="Execute the plan: ready tasks on workers, in parallel.")
+@click.option("--max-workers", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Run at most N attempts at once (default: the declared workers, or one "
+              "local worker per CPU).")  # fmt: skip
+@click.option("--workstream", "-w", metavar="WS", help="Only this workstream's tasks.")
+@click.option("--target", "-t", metavar="TASK", help="Only TASK and what it needs.")
+@click.option("--dry-run", is_flag=True, help="Print the dispatch order; run and write nothing.")
+@click.option("--fail-fast", is_flag=True, help="Stop dispatching at the first final failure.")
+@FORMAT
+@click.pass_context
+def run_(
+    ctx: click.Context,
+    max_workers: int | None,
+    workstream: str | None,
+    target: str | None,
+    dry_run: bool,
+    fail_fast: bool,
+    fmt: str,
+) -> None:
+    """Dispatch ready tasks to workers until the plan is done (EXEC-DOC-003).
+
+    Order: highest priority, then least slack, then task id. A task runs on a
+    worker offering every capability it requires, with all its resources and
+    path locks taken at once, in its own git worktree on the branch
+    task/<task_id>/<attempt>. Failures are classified by the failure-mode
+    catalog: retried with backoff while execution.max_retries allows, or the
+    task fails for good and its dependents are blocked while the rest goes on.
+
+    Ctrl-C once: finish running attempts, take no new ones. Twice: stop them.
+    Running `run` again after any crash resumes from the journal: attempts
+    still running are adopted, finished ones recorded, lost ones re-run.
+
+    Exit 0 when every task it ran succeeded, 1 when one failed for good or
+    was blocked, 2 on bad usage.
+
+    \b
+    Examples:
+      orchestration run -j 4
+      orchestration run --target task-007 --dry-run
+      orchestration run --format json | jq 'select(.severity != "info")'
+    """
+    import os
+
+    from .execution.progress import Progress
+    from .execution.runner import Runner, RunOptions
+    from .execution.runner import dry_run as plan_run
+    from .lifecycles import load_lifecycles
+    from .tasks.loading import load_tasks
+
+    project = _project(ctx, fmt)
+    loaded = load_tasks(project.root)
+    if loaded.problems:
+        raise DefinitionError(loaded.problems)
+    workstreams = {task.workstream_id for task in loaded.tasks.values()}
+    for name, value, known in (("--target", target, loaded.tasks),
+                               ("--workstream", workstream, workstreams)):  # fmt: skip
+        if value is not None and value not in known:
+            msg = f"{name} {value!r} is not in this pipeline; `orchestration status` lists them"
+            raise UsageError(msg)
+    options = RunOptions.configured(os.environ, max_workers=max_workers, workstream=workstream,
+                                    target=target, fail_fast=fail_fast)  # fmt: skip
+    if dry_run:
+        planned = plan_run(project.root, loaded.tasks, options)
+        if fmt == "json":
+            _emit_json({"order": planned.order, "deadlocks": planned.deadlocks,
+                        "waiting_for_people": planned.waiting})  # fmt: skip
+        else:
+            for number, task_id in enumerate(planned.order, start=1):
+                click.echo(f"{number:>5}  {task_id}")
+            for deadlock in planned.deadlocks:
+                click.echo(f"potential deadlock (FM-DEADLOCK): {deadlock}", err=True)
+        if planned.deadlocks:
+            msg = f"{len(planned.deadlocks)} potential deadlock(s): fix the resource orders"
+            raise OrchestrationError(msg)
+        return
+    progress = Progress(fmt)
+    runner = Runner(project.root, loaded.tasks, load_lifecycles(project.root), options, progress)
+    summary = runner.run()
+    progress.close(summary.document())
+    if summary.exit_code:
+        raise SystemExit(summary.exit_code)
 
 
 @cli.command(short_help="Every journal line about a task.")

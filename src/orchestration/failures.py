@@ -18,6 +18,7 @@ catalog is the operator's (what happens). ``orchestration validate
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,7 +26,16 @@ from pathlib import Path
 
 from .errors import Problem
 
-__all__ = ["CATALOG", "CatalogEntry", "Decision", "FailureMode", "read_catalog"]
+__all__ = [
+    "CATALOG",
+    "DEFAULT_DECISIONS",
+    "CatalogEntry",
+    "Decision",
+    "FailureMode",
+    "backoff_seconds",
+    "decisions",
+    "read_catalog",
+]
 
 CATALOG = "docs/failure_modes/CATALOG.md"
 COLUMNS = ("ID", "Name", "Detection", "Automatic recovery", "Decision", "Requirement")
@@ -56,6 +66,50 @@ class Decision(StrEnum):
     RETRY = "retry"  # run the task again after a backoff, while retries remain
     BLOCK_DOWNSTREAM = "block downstream"  # fail the task for good; block its dependents
     STOP_RUN = "stop run"  # stop dispatching; running attempts finish
+
+
+# The spec's minimum table: what the engine decides when the catalog says nothing.
+DEFAULT_DECISIONS: dict[FailureMode, Decision] = {
+    FailureMode.TIMEOUT: Decision.RETRY,
+    FailureMode.NONZERO_EXIT: Decision.RETRY,
+    FailureMode.CRASH: Decision.RETRY,
+    FailureMode.PRE_VALIDATION: Decision.BLOCK_DOWNSTREAM,
+    FailureMode.POST_VALIDATION: Decision.RETRY,
+    FailureMode.LEASE_EXPIRED: Decision.RETRY,
+    FailureMode.SANDBOX: Decision.RETRY,
+    FailureMode.CONTEXT_TOO_LARGE: Decision.BLOCK_DOWNSTREAM,
+    FailureMode.EXCLUDED_PATH: Decision.BLOCK_DOWNSTREAM,
+    FailureMode.INVALID_RESULT: Decision.RETRY,
+    FailureMode.NO_CAPABLE_WORKER: Decision.BLOCK_DOWNSTREAM,
+    FailureMode.DEADLOCK: Decision.STOP_RUN,
+    FailureMode.INTERNAL: Decision.STOP_RUN,
+}
+
+
+def decisions(root: Path) -> tuple[dict[FailureMode, Decision], list[Problem]]:
+    """What the pipeline's catalog decides for each failure mode (ERR-FM-001).
+
+    A mode the catalog does not list, or a catalog that cannot be read, falls
+    back to :data:`DEFAULT_DECISIONS`; the problems say why.
+    """
+    entries, problems = read_catalog(root / CATALOG)
+    decided = dict(DEFAULT_DECISIONS)
+    known = {mode.value: mode for mode in FailureMode}
+    for entry in entries:
+        if entry.id in known:
+            decided[known[entry.id]] = entry.decision
+    return decided, problems
+
+
+def backoff_seconds(retry: int, base: float, most: float, rng: random.Random) -> float:
+    """The wait before retry number ``retry`` (ERR-FM-005).
+
+    A random delay between half and all of ``min(most, base * 2 ** (retry - 1))``:
+    exponential, capped, with jitter so that tasks failing together do not
+    retry together.
+    """
+    ceiling = min(most, base * 2 ** max(0, retry - 1))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,10 @@ def test_an_edited_file_is_compiled_again_SM_DEF_003(pipeline_root: Path) -> Non
     edit(pipeline_root, "worker", "Shut down cleanly;", "Shut down cleanly, for good;")
     again = load_lifecycles(pipeline_root)["worker"]
     assert again is not first
-    assert again.states["stopped"].description == "Shut down cleanly, for good; a later run may start it again."
+    assert (
+        again.states["stopped"].description
+        == "Shut down cleanly, for good; a later run may start it again."
+    )
 
 
 def test_same_size_and_time_is_the_cache_key(tmp_path: Path) -> None:
@@ -483,7 +486,9 @@ def test_an_edit_invalidates_the_cache_even_to_an_older_time(pipeline_root: Path
     path.write_text(text.replace("Shut down cleanly;", "Shut down quickly;"))  # same size
     os.utime(path, ns=(1, 1))
     assert path.stat().st_size == len(text)
-    assert "'Shut down quickly; a later run may start it again.'" in load_elsewhere(pipeline_root)[0]
+    assert (
+        "'Shut down quickly; a later run may start it again.'" in load_elsewhere(pipeline_root)[0]
+    )
     assert load_lifecycles(pipeline_root)["worker"].states["stopped"].description == (
         "Shut down quickly; a later run may start it again."
     )

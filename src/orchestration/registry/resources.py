@@ -20,7 +20,7 @@ and a counted resource has none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import DefinitionError, Problem
 from ._source import RegistryFile, describe, entries, pointer_of, read_registry, unknown_keys
 
-__all__ = ["Resource", "ResourceKind", "load_resources"]
+__all__ = ["Resource", "ResourceKind", "load_resources", "potential_deadlocks"]
 
 _FIELDS = ("capacity", "description", "kind", "paths")
 
@@ -166,3 +166,65 @@ def _paths_problems(
                 "write a glob like 'docs/**' (a folder and everything in it) or 'src/*.py'",
                 "CONC-REG-001",
             )
+
+
+def potential_deadlocks(
+    orders: Mapping[str, Sequence[str]], dependencies: Mapping[str, Sequence[str]]
+) -> Iterator[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Tasks that can run together and take resources in orders that form a cycle (CONC-REG-005).
+
+    Args:
+        orders: task id → the resources it claims, in the order it lists them.
+        dependencies: task id → the tasks it depends on (tasks ordered by
+            dependencies never run together).
+
+    Yields:
+        ``(tasks involved, resources in cycle order with the first repeated)``:
+        pairs of independent tasks that take two resources in opposite orders,
+        then longer cycles.
+    """
+    before: dict[tuple[str, str], list[str]] = {}
+    for task_id, order in orders.items():
+        for i, first in enumerate(order):
+            for second in order[i + 1 :]:
+                before.setdefault((first, second), []).append(task_id)
+    ancestors: dict[str, set[str]] = {}
+
+    def upstream(task_id: str) -> set[str]:
+        if task_id not in ancestors:
+            seen: set[str] = set()
+            stack = list(dependencies.get(task_id, ()))
+            while stack:
+                dep = stack.pop()
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.extend(dependencies.get(dep, ()))
+            ancestors[task_id] = seen
+        return ancestors[task_id]
+
+    for (first, second), holders in sorted(before.items()):
+        if first > second or (second, first) not in before:
+            continue
+        pair = next(
+            (
+                (a, b)
+                for a in holders
+                for b in before[(second, first)]
+                if a not in upstream(b) and b not in upstream(a)
+            ),
+            None,
+        )
+        if pair is not None:
+            yield tuple(sorted(pair)), (first, second, first)
+    if not before:
+        return
+    import networkx as nx
+
+    graph: nx.DiGraph = nx.DiGraph(list(before))  # type: ignore[type-arg]
+    for cycle in nx.simple_cycles(graph):
+        if len(cycle) > 2:
+            start = cycle.index(min(cycle))
+            cycle = cycle[start:] + cycle[:start]
+            steps = zip(cycle, [*cycle[1:], cycle[0]], strict=True)
+            holders = sorted({before[step][0] for step in steps})
+            yield tuple(holders), (*cycle, cycle[0])

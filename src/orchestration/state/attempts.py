@@ -138,6 +138,12 @@ def _is_wrapper(pid: int, folder: Path) -> bool:
     return str(folder).encode() in cmdline.split(b"\0")
 
 
+def write_evidence(folder: Path, evidence: dict[str, Any]) -> None:
+    """Write ``evidence.json``, the engine's own account of an attempt (AIDER-INT-008)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "evidence.json", orjson.dumps(evidence, option=orjson.OPT_INDENT_2))
+
+
 def keep_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> None:
     """Cut the log at ``path`` to its last ``limit`` bytes (a missing log is fine)."""
     try:

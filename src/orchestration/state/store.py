@@ -134,11 +134,14 @@ class Transaction:
         *,
         reason: str = "",
         actor: str | None = None,
+        severity: str | None = None,
         **line: Any,
     ) -> str:
         """Apply ``trigger`` to a task, and every change it implies.
 
         Args:
+            severity: the line's severity; by default ``info``, and for a
+                failure ``warning`` while a retry remains, else ``error``.
             line: more fields of the journal line (``lease``, ``attempt``,
                 ``failure``; see :func:`orchestration.state.snapshot.fold`).
 
@@ -150,7 +153,8 @@ class Transaction:
         """
         lifecycle = self.store.lifecycles["task"]
         dest = lifecycle.apply(task_id, self.status(task_id), trigger, self._guards(task_id))
-        severity = "info"
+        if severity is None:
+            severity = "info"
         if dest == "failed":  # ERR-FM-007: warning while a retry remains, error when final
             final = line.get("failure", {}).get("final", False)
             remaining = self._guards(task_id)["attempts_remaining"]
@@ -237,7 +241,7 @@ class Transaction:
         """
         problem = self.lease_problem(task_id, epoch)
         if problem is None:
-            extra = {} if failure is None else {"failure": failure}
+            extra: dict[str, Any] = {} if failure is None else {"failure": failure}
             worker = self.entry(task_id)["lease"]["worker"]
             self.apply(task_id, trigger, reason=reason, actor=f"worker:{worker}", **extra)
             return None
@@ -330,7 +334,7 @@ class Transaction:
         elif dest in BLOCKING or (
             dest == "failed" and not self._guards(task_id)["attempts_remaining"]
         ):
-            self._block_downstream(task_id, f"{task_id} {dest} for good")
+            self.block_downstream(task_id, f"{task_id} {dest} for good")
         elif dest == "pending":
             self.enqueue_if_ready(task_id, reason="dependencies done")
 
@@ -343,7 +347,8 @@ class Transaction:
         if self.status(task_id) == "pending" and self.ready_to_run(task_id):
             self.record(task_id, "enqueue", "ready", actor="engine", reason=reason)
 
-    def _block_downstream(self, task_id: str, reason: str) -> None:
+    def block_downstream(self, task_id: str, reason: str) -> None:
+        """Block every pending or ready task downstream of ``task_id`` (ERR-FM-006)."""
         stack = list(self._dependents().get(task_id, ()))
         seen: set[str] = set()
         while stack:
@@ -375,6 +380,7 @@ class Store:
         self.dependents: dict[str, list[str]] = {}
         self._members: dict[str, list[str]] = {}
         self.active: set[str] = set()  # tasks holding a lease (claimed or running)
+        self.ready: set[str] = set()  # tasks that may be claimed
         self.leases = self.folder / "leases"  # heartbeat files renewing leases
         self._mutex = threading.RLock()
         self._file_lock = FileLock(self.folder / ".lock", thread_local=False)
@@ -472,12 +478,12 @@ class Store:
             entry = self.state.tasks.get(line["id"]) if line["entity"] == "task" else None
             if entry is not None:
                 touched.add(entry["workstream_id"])
-                if entry["status"] in LEASED:
-                    self.active.add(line["id"])
-                else:
-                    self.active.discard(line["id"])
+                status = entry["status"]
+                (self.active.add if status in LEASED else self.active.discard)(line["id"])
+                (self.ready.add if status == "ready" else self.ready.discard)(line["id"])
             elif line["trigger"] == "archive":
                 self.active.discard(line["id"])
+                self.ready.discard(line["id"])
         derive = self.lifecycles["workstream"].derive
         if redefined or not self._members:
             self._index()
@@ -491,11 +497,13 @@ class Store:
     def _index(self) -> None:
         dependents: dict[str, list[str]] = {}
         members: dict[str, list[str]] = {}
-        self.active = set()
+        self.active, self.ready = set(), set()
         for task_id, entry in self.state.tasks.items():
             members.setdefault(entry["workstream_id"], []).append(task_id)
             if entry["status"] in LEASED:
                 self.active.add(task_id)
+            elif entry["status"] == "ready":
+                self.ready.add(task_id)
             for dep in entry.get("dependencies", ()):
                 dependents.setdefault(dep, []).append(task_id)
         self.dependents, self._members = dependents, members

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..execution.adapters import WorkerResult
 from ..lifecycles.definition import lifecycle_json_schema
 from .model import Task
 
@@ -26,6 +27,7 @@ def published_schemas() -> dict[str, str]:
     documents: dict[str, dict[str, Any]] = {
         "task.schema.json": {"$schema": DIALECT, **Task.model_json_schema(by_alias=True)},
         "lifecycle.schema.json": {"$schema": DIALECT, **lifecycle_json_schema()},
+        "worker_result.schema.json": {"$schema": DIALECT, **WorkerResult.model_json_schema()},
     }
     return {
         name: json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -6,10 +6,11 @@ Stability: provisional.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 
 from ..errors import Problem
 from ..registry import Resource
+from ..registry.resources import potential_deadlocks
 from .check import NotApplicable, check
 from .repository import Repository
 
@@ -152,7 +153,9 @@ def resource_deadlocks(repo: Repository) -> Iterator[Problem]:
         for task_id, task in tasks.items()
         if len(task.resources) > 1
     }
-    found = list(_deadlocks(orders, {t: tuple(task.dependencies) for t, task in tasks.items()}))
+    found = list(
+        potential_deadlocks(orders, {t: tuple(task.dependencies) for t, task in tasks.items()})
+    )
     for tasks_involved, resources in found[:SHOWN_DEADLOCKS]:
         first = tasks_involved[0]
         yield repo.located(
@@ -171,54 +174,3 @@ def resource_deadlocks(repo: Repository) -> Iterator[Problem]:
             "fix the ones above first",
             "CONC-REG-005",
         )
-
-
-def _deadlocks(
-    orders: Mapping[str, Sequence[str]], dependencies: Mapping[str, Sequence[str]]
-) -> Iterator[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Pairs of independent tasks that order two resources oppositely, and longer cycles."""
-    before: dict[tuple[str, str], list[str]] = {}
-    for task_id, order in orders.items():
-        for i, first in enumerate(order):
-            for second in order[i + 1 :]:
-                before.setdefault((first, second), []).append(task_id)
-    ancestors: dict[str, set[str]] = {}
-
-    def upstream(task_id: str) -> set[str]:
-        if task_id not in ancestors:
-            seen: set[str] = set()
-            stack = list(dependencies.get(task_id, ()))
-            while stack:
-                dep = stack.pop()
-                if dep not in seen:
-                    seen.add(dep)
-                    stack.extend(dependencies.get(dep, ()))
-            ancestors[task_id] = seen
-        return ancestors[task_id]
-
-    for (first, second), holders in sorted(before.items()):
-        if first > second or (second, first) not in before:
-            continue
-        pair = next(
-            (
-                (a, b)
-                for a in holders
-                for b in before[(second, first)]
-                if a not in upstream(b) and b not in upstream(a)
-            ),
-            None,
-        )
-        if pair is not None:
-            yield tuple(sorted(pair)), (first, second, first)
-    if not before:
-        return
-    import networkx as nx
-
-    graph: nx.DiGraph = nx.DiGraph(list(before))  # type: ignore[type-arg]
-    for cycle in nx.simple_cycles(graph):
-        if len(cycle) > 2:
-            start = cycle.index(min(cycle))
-            cycle = cycle[start:] + cycle[:start]
-            steps = zip(cycle, [*cycle[1:], cycle[0]], strict=True)
-            holders = sorted({before[step][0] for step in steps})
-            yield tuple(holders), (*cycle, cycle[0])

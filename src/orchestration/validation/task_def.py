@@ -5,12 +5,12 @@ Stability: provisional.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import Problem
+from ..execution.adapters import BYTES_PER_TOKEN, estimate_tokens
 from .check import check
 from .repository import Repository
 
@@ -25,7 +25,6 @@ _FIELD_REQUIREMENTS = {
     "/resources": "TASK-DEF-014",
 }
 AI_TYPES = ("aider", "claude")
-BYTES_PER_TOKEN = 4  # AIDER-INT-003's default estimate
 
 
 def _narrowed(problem: Problem) -> Problem:
@@ -113,7 +112,7 @@ def ai_context(repo: Repository) -> Iterator[Problem]:
                         "AIDER-INT-002",
                     )
         limit = context.max_context_tokens
-        estimate = math.ceil(total / BYTES_PER_TOKEN)
+        estimate = estimate_tokens(total)
         if limit is not None and estimate > limit:
             yield repo.located(
                 rel,
