@@ -608,6 +608,97 @@ def run_(
         raise SystemExit(summary.exit_code)
 
 
+@cli.group(name="worker", short_help="Register and list workers.")
+def worker_group() -> None:
+    """Workers offer capabilities and run one attempt at a time (SM-DEF-009).
+
+    Declare them in workers.yaml, or register them here; `run` uses the
+    declared and registered workers no other live run holds, and with none
+    starts N local workers offering the registry's local capabilities.
+    """
+
+
+@worker_group.command(name="register")
+@click.argument("worker_id")
+@click.option("--capability", "-c", "capabilities", multiple=True, required=True,
+              help="A capability it offers (repeat for several).")  # fmt: skip
+@click.option("--label", "-l", "labels", multiple=True, metavar="KEY=VALUE", help="A tag.")
+@FORMAT
+@click.pass_context
+def worker_register(
+    ctx: click.Context, worker_id: str, capabilities: tuple[str, ...], labels: tuple[str, ...],
+    fmt: str,
+) -> None:  # fmt: skip
+    """Record WORKER_ID offering the given capabilities (in the journal, like every change).
+
+    \b
+    Example:
+      orchestration worker register gpu-box -c shell -c python -l pool=gpu
+    """
+    import re
+
+    from .lifecycles import load_lifecycles
+    from .registry import load_capabilities
+    from .state import Store
+    from .tasks.model import ID_PATTERN
+
+    project = _project(ctx, fmt)
+    if not re.match(ID_PATTERN, worker_id):
+        msg = f"worker id {worker_id!r} is not letters, digits, '.', '_' or '-'"
+        raise UsageError(msg)
+    known = load_capabilities(project.root)
+    unknown = [name for name in capabilities if name not in known]
+    if unknown:
+        msg = (f"capability {unknown[0]!r} is not in the capability registry; "
+               f"use one of {', '.join(sorted(known))}")  # fmt: skip
+        raise UsageError(msg)
+    tags = {}
+    for label in labels:
+        key, sep, value = label.partition("=")
+        if not sep or not key:
+            msg = f"label {label!r} is not KEY=VALUE"
+            raise UsageError(msg)
+        tags[key] = value
+    data = {"capabilities": sorted(set(capabilities)), "labels": tags, "registered": True,
+            "local": False, "holder": None}  # fmt: skip
+    lifecycles = load_lifecycles(project.root)
+    with (
+        Store.open(project.root, lifecycles, actor=_actor(None)) as store,
+        store.transaction() as tx,
+    ):
+        status = store.state.workers.get(worker_id, {}).get("status")
+        if status in ("idle", "busy", "draining"):
+            msg = f"worker {worker_id!r} is {status} in a run; register it when it stops"
+            raise UsageError(msg)
+        # Registered, then stopped until a run starts it (the worker lifecycle).
+        tx.worker(worker_id, "recover" if status == "lost" else "register",
+                  reason="registered by hand", data=data)  # fmt: skip
+        tx.worker(worker_id, "drain", reason="waits for a run to start it")
+        tx.worker(worker_id, "stop", reason="waits for a run to start it")
+    _print_lines(tx.lines, fmt, "")
+
+
+@worker_group.command(name="list")
+@FORMAT
+@click.pass_context
+def worker_list(ctx: click.Context, fmt: str) -> None:
+    """Every worker the state knows: status, capabilities, labels and the run holding it."""
+    from .state.views import current_state
+
+    project = _project(ctx, fmt)
+    workers = current_state(project.root).workers
+    if fmt == "json":
+        _emit_json({"workers": workers})
+        return
+    for worker_id, entry in sorted(workers.items()):
+        labels = ",".join(f"{k}={v}" for k, v in entry.get("labels", {}).items())
+        click.echo(f"{worker_id:<16} {entry['status']:<9} "
+                   f"{','.join(entry.get('capabilities', ())):<24} {labels:<16} "
+                   f"{entry.get('holder') or ''}")  # fmt: skip
+    if not workers:
+        click.echo("no workers yet: `orchestration worker register` or `orchestration run`")
+
+
 @cli.command(short_help="Every journal line about a task.")
 @click.argument("task_id")
 @FORMAT

@@ -15,6 +15,7 @@ import pytest
 
 from orchestration.execution.runner import Runner, RunOptions
 from orchestration.lifecycles import load_lifecycles
+from orchestration.state.views import verify
 from orchestration.tasks.loading import load_tasks
 from runs import FAST, evidence, journal, pipeline, run, snapshot, statuses, task
 
@@ -314,3 +315,147 @@ def test_second_sigint_stops_attempts_and_releases_their_leases_CONC_REG_009(
     assert entry.get("retry_count", 0) == 0
     release = [line for line in journal(root) if line["trigger"] == "release"]
     assert len(release) == 1 and "Ctrl-C" in release[0]["reason"]
+
+
+# --- workers, next, leases -------------------------------------------------------------------
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestration", "--root", str(root), *args],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+
+
+def test_with_no_declared_worker_run_starts_n_local_shell_workers_EXEC_DOC_006(
+    tmp_path: Path,
+) -> None:
+    root = pipeline(tmp_path / "p", *(task(f"t{n}", "sleep 0.3") for n in range(4)))
+    assert run(root, "-j", "3").returncode == 0
+    workers = snapshot(root)["workers"]
+    assert sorted(workers) == ["local-1", "local-2", "local-3"]
+    for entry in workers.values():
+        assert "shell" in entry["capabilities"] and entry["local"] is True
+        assert entry["status"] == "stopped"
+    assigned = {line["id"] for line in journal(root) if line["trigger"] == "assign"}
+    assert len(assigned) > 1  # attempts ran in parallel on several workers
+
+
+def test_a_registered_worker_is_used_instead_of_local_ones_EXEC_DOC_006(tmp_path: Path) -> None:
+    root = pipeline(tmp_path / "p", task("a", "true"))
+    registered = cli(root, "worker", "register", "box", "-c", "shell", "-l", "pool=ci")
+    assert registered.returncode == 0, registered.stderr
+    assert cli(root, "worker", "register", "bad", "-c", "nope").returncode == 2
+    assert run(root).returncode == 0
+    assigned = [line["id"] for line in journal(root) if line["trigger"] == "assign"]
+    assert assigned == ["box"]
+    listed = json.loads(cli(root, "worker", "list", "--format", "json").stdout)["workers"]
+    assert listed["box"]["labels"] == {"pool": "ci"} and listed["box"]["status"] == "stopped"
+
+
+def test_next_names_the_task_run_dispatches_first_EXEC_DOC_004(tmp_path: Path) -> None:
+    root = pipeline(
+        tmp_path / "p",
+        *(task(t, f"echo {t} >> {tmp_path}/order.txt", priority=p)
+          for t, p in (("b", 1), ("a", 1), ("c", 3))),
+    )  # fmt: skip
+    assert cli(root, "sync").returncode == 0
+    asked = json.loads(cli(root, "next", "--all", "--format", "json").stdout)["tasks"]
+    assert run(root, "-j", "1").returncode == 0
+    assert [row["task_id"] for row in asked] == (tmp_path / "order.txt").read_text().split()
+
+
+def test_an_orphan_whose_holder_never_heartbeat_is_found_and_rerun_CONC_REG_008(
+    tmp_path: Path,
+) -> None:
+    root = pipeline(tmp_path / "p", task("a", f"echo ran >> {tmp_path}/ran"))
+    assert cli(root, "sync").returncode == 0
+    from orchestration.state import Store
+
+    with Store.open(root, load_lifecycles(root), actor="test") as store, store.transaction() as tx:
+        tx.claim("a", holder="ghost", worker="w", ttl=1.0)  # died before its first heartbeat
+        tx.start("a")
+    started = time.monotonic()
+    done = run(root, env={"ORCHESTRATOR_LEASES_SWEEP_INTERVAL_SECONDS": "0.2"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 10
+    abandon = [line for line in journal(root) if line["trigger"] == "abandon"]
+    assert len(abandon) == 1 and abandon[0]["reason"].startswith("FM-LEASE-EXPIRED")
+    assert (tmp_path / "ran").read_text() == "ran\n"
+
+
+def test_a_frozen_runner_loses_its_lease_and_its_late_result_is_refused_CONC_REG_007(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ran"
+    root = pipeline(tmp_path / "p", task("a", f"sleep 2; echo ran >> {out}"))
+    fast = {**os.environ, **FAST, "ORCHESTRATOR_LEASES_TTL_SECONDS": "0.5",
+            "ORCHESTRATOR_LEASES_SWEEP_INTERVAL_SECONDS": "0.1"}  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-m", "orchestration", "--root", str(root), "run", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=fast,
+    )  # fmt: skip
+    pid = root / ".state" / "attempts" / "a" / "1" / "pid"
+    deadline = time.monotonic() + 20
+    while not pid.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGSTOP)  # alive, its attempt running, but its heartbeats stop
+    try:
+        second = run(root, "--format", "json", env=fast)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    first.communicate(timeout=30)
+    assert first.stdout is not None
+    assert second.returncode == 0, second.stderr
+    assert [e["trigger"] for e in map(json.loads, second.stdout.splitlines())].count("adopt") == 1
+    lines = journal(root)
+    refused = [line for line in lines if line["trigger"] == "refuse"]
+    assert len(refused) == 1 and refused[0]["reason"].startswith("FM-LEASE-EXPIRED: late complete")
+    assert [line["trigger"] for line in lines if line["trigger"] == "complete"] == ["complete"]
+    assert out.read_text() == "ran\n"  # the attempt ran once; only its owner recorded it
+
+
+def test_run_reports_potential_deadlocks_before_starting_CONC_REG_005(tmp_path: Path) -> None:
+    registry = """@{
+    schema_version = '1.0.0'
+    resources = @{
+        gpu = @{ kind = 'counted'; capacity = 1 }
+        db = @{ kind = 'counted'; capacity = 1 }
+    }
+}
+"""
+    root = pipeline(tmp_path / "p", task("x", "true", resources={"gpu": 1, "db": 1}),
+                    task("y", "true", resources={"db": 1, "gpu": 1}), resources=registry)  # fmt: skip
+    dry = run(root, "--dry-run")
+    assert dry.returncode == 1 and "x, y" in dry.stderr and "FM-DEADLOCK" in dry.stderr
+    done = run(root)
+    assert done.returncode == 1 and "FM-DEADLOCK" in done.stdout
+    assert not (root / ".state" / "transitions.jsonl").exists()  # nothing started
+
+
+def test_a_runner_frozen_around_its_claim_never_runs_what_it_lost_CONC_REG_011(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ran"
+    root = pipeline(tmp_path / "p", task("a", f"echo ran >> {out}; sleep 0.5"))
+    fast = {**os.environ, **FAST, "ORCHESTRATOR_LEASES_TTL_SECONDS": "0.5",
+            "ORCHESTRATOR_LEASES_SWEEP_INTERVAL_SECONDS": "0.1"}  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-m", "orchestration", "--root", str(root), "run", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=fast,
+    )  # fmt: skip
+    assert first.stdout is not None
+    for line in first.stdout:
+        if json.loads(line).get("trigger") == "start":
+            break
+    first.send_signal(signal.SIGSTOP)  # somewhere between its claim and its process
+    try:
+        time.sleep(0.6)  # past its lease
+        second = run(root, env=fast)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    first.communicate(timeout=30)
+    assert second.returncode == 0, second.stderr
+    assert out.read_text() == "ran\n"  # exactly once, whoever ran it
+    lines = journal(root)
+    assert [line["trigger"] for line in lines].count("complete") == 1
+    assert [line["trigger"] for line in lines].count("refuse") == 1
+    assert verify(root, load_lifecycles(root)) == []

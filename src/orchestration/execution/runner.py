@@ -58,7 +58,8 @@ from ..state.attempts import (
     write_heartbeat,
 )
 from ..state.layout import Layout, layout
-from .scheduler import Admission, dispatch_key, dispatch_order, in_scope
+from ..state.views import dispatch_key
+from .scheduler import Admission, dispatch_order, in_scope
 
 if TYPE_CHECKING:
     from ..lifecycles import Lifecycle
@@ -214,10 +215,9 @@ class Runner:
         capabilities = load_capabilities(root)
         self.resources = _resources(root, tasks)
         self.admission = Admission(self.resources)
-        declared = load_workers(root, capabilities)
-        self.count = options.max_workers or (len(declared) if declared else os.cpu_count() or 1)
-        # The run takes the first `count` of these that no other live run holds.
-        self.candidates = declared or local_workers(capabilities, self.count + 64)
+        self.capabilities = capabilities
+        self.declared = load_workers(root, capabilities)
+        self.count = options.max_workers or os.cpu_count() or 1
         self.workers: list[Worker] = []
         self.decisions, _ = decisions(root)
         self.scope = in_scope(
@@ -245,7 +245,8 @@ class Runner:
         if deadlocks:
             self.summary.stopped = f"{FailureMode.DEADLOCK}: " + "; ".join(deadlocks)
             return self.summary
-        pool = ThreadPoolExecutor(max_workers=self.count + 8, thread_name_prefix="attempt")
+        # Threads start as attempts need them: one per attempt, its own or adopted.
+        pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="attempt")
         previous = _install(self._interrupt)
         try:
             with Store.open(self.root, self.lifecycles, actor=self.holder) as store:
@@ -318,7 +319,17 @@ class Runner:
 
         def register(tx: Transaction) -> None:
             workers = tx.store.state.workers
-            for worker in self.candidates:
+            known = {worker.id for worker in self.declared}
+            candidates = self.declared + [
+                Worker(worker_id, frozenset(entry.get("capabilities", ())), entry.get("labels", {}))
+                for worker_id, entry in sorted(workers.items())
+                if entry.get("registered") and worker_id not in known
+            ]
+            if candidates:
+                self.count = self.options.max_workers or len(candidates)
+            else:  # EXEC-DOC-006: none declared, so N local workers
+                candidates = local_workers(self.capabilities, self.count + 64)
+            for worker in candidates:
                 if len(self.workers) == self.count:
                     return
                 status = workers.get(worker.id, {}).get("status")
@@ -337,7 +348,7 @@ class Runner:
         self._commit(register)
         if not self.workers:
             msg = (
-                f"every declared worker ({', '.join(w.id for w in self.candidates)}) is "
+                "every declared worker is "
                 "held by another live run; wait for it, or declare more in workers.yaml"
             )
             raise OrchestrationError(msg)
@@ -498,19 +509,6 @@ class Runner:
             except SandboxError as error:
                 return _Outcome(attempt, FailureMode.SANDBOX, str(error))
             sandbox = attempt.sandbox
-            write_attempt(
-                attempt.folder,
-                AttemptRecord(
-                    task.task_id,
-                    attempt.number,
-                    attempt.epoch,
-                    self.holder,
-                    attempt.started,
-                    str(sandbox.path),
-                    sandbox.branch,
-                    sandbox.base,
-                ),
-            )
             timeout = float(task.execution.timeout_seconds)
             why = run_rules(
                 "pre_execution", task.validation_rules.pre_execution, sandbox.path, environ, timeout
@@ -523,23 +521,53 @@ class Runner:
                 )
             except AttemptRefused as refused:
                 return _Outcome(attempt, refused.failure_mode, refused.reason)
+            lost = self._spawn(attempt, command.argv, command.env)
+            if lost is not None:
+                return _Outcome(attempt, FailureMode.LEASE_EXPIRED, lost)
+        code = self._wait(attempt)
+        return self._judge(attempt, code)
+
+    def _spawn(self, attempt: _Attempt, argv: tuple[str, ...], env: dict[str, str]) -> str | None:
+        """Start the attempt's process if its lease is still ours; else say why not.
+
+        Under the store's writer lock, so that no sweep of another runner
+        judges the attempt between the check and its record (CONC-REG-007):
+        a runner frozen past its lease never starts what another now owns.
+        """
+        task, sandbox = attempt.task, attempt.sandbox
+        assert sandbox is not None
+        with self.store.transaction(self.holder) as tx:
+            lost = tx.lease_problem(task.task_id, attempt.epoch)
+            if lost is not None:
+                return f"{lost}; the process was not started"
+            attempt.started = time.time()
+            record = AttemptRecord(
+                task.task_id,
+                attempt.number,
+                attempt.epoch,
+                self.holder,
+                attempt.started,
+                str(sandbox.path),
+                sandbox.branch,
+                sandbox.base,
+            )
+            write_attempt(attempt.folder, record)
             attempt.logs.mkdir(parents=True, exist_ok=True)
             with (
                 open(attempt.logs / "stdout.log", "wb") as out,
                 open(attempt.logs / "stderr.log", "wb") as err,
             ):
                 attempt.process = subprocess.Popen(
-                    wrap(command.argv, attempt.folder),
+                    wrap(argv, attempt.folder),
                     cwd=sandbox.path,
-                    env=command.env,
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
                     start_new_session=True,
                 )
             attempt.pid = attempt.process.pid
-        code = self._wait(attempt)
-        return self._judge(attempt, code)
+        return None
 
     def _wait(self, attempt: _Attempt) -> int | None:
         """The attempt's exit code once it ends, stopping it at its timeout; None when lost."""
@@ -716,6 +744,14 @@ class Runner:
                     actor=f"worker:{_worker_id(attempt)}",
                     reason=f"attempt {attempt.number} stopped by Ctrl-C; no retry spent",
                 )
+            return
+        never_started = attempt.process is None and attempt.worker is not None
+        if never_started and outcome.failure is FailureMode.LEASE_EXPIRED:
+            # Its lease was lost before the process started: no retry is spent.
+            refused = tx.finish(
+                task_id, attempt.epoch, "fail", reason=outcome.reason, started=False
+            )
+            self.summary.refused += refused is not None
             return
         if outcome.failure is None:
             refused = tx.finish(

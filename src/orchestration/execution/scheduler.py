@@ -13,13 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..registry import Resource, ResourceKind, globs_overlap
+from ..state.views import dispatch_key
 
-__all__ = ["Admission", "dispatch_key", "dispatch_order", "in_scope"]
-
-
-def dispatch_key(task_id: str, entry: Mapping[str, Any], slack: Mapping[str, float]) -> tuple:  # type: ignore[type-arg]
-    """Sort key of a ready task: highest priority, then least slack, then id (EXEC-DOC-003)."""
-    return (-entry.get("priority", 0), slack.get(task_id, 0.0), task_id)
+__all__ = ["Admission", "dispatch_order", "in_scope"]
 
 
 def in_scope(

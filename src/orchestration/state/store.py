@@ -231,8 +231,13 @@ class Transaction:
         *,
         reason: str,
         failure: dict[str, Any] | None = None,
+        started: bool = True,
     ) -> str | None:
         """``complete`` or ``fail`` an attempt for the holder of lease ``epoch`` (CONC-REG-007).
+
+        Args:
+            started: whether the attempt's process ran; an expired lease of
+                one that never did is abandoned without spending a retry.
 
         Returns:
             ``None`` when applied; otherwise why the lease is not the holder's
@@ -253,7 +258,7 @@ class Transaction:
         })  # fmt: skip
         lease = entry.get("lease")
         if lease is not None and lease["epoch"] == epoch:
-            self.expire(task_id, f"{problem}; its late {trigger} was refused", started=True)
+            self.expire(task_id, f"{problem}; its late {trigger} was refused", started=started)
         return problem
 
     def expire(self, task_id: str, why: str, *, started: bool) -> str:

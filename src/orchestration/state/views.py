@@ -21,7 +21,15 @@ from .store import replay
 if TYPE_CHECKING:
     from ..lifecycles import Lifecycle
 
-__all__ = ["Difference", "current_state", "history", "next_tasks", "status_rows", "verify"]
+__all__ = [
+    "Difference",
+    "current_state",
+    "dispatch_key",
+    "history",
+    "next_tasks",
+    "status_rows",
+    "verify",
+]
 
 
 def current_state(root: Path) -> State:
@@ -98,8 +106,19 @@ def next_tasks(
                 "capabilities": entry.get("capabilities", []),
             }
         )
-    ready.sort(key=lambda row: (-row["priority"], row["slack_seconds"], row["task_id"]))
+    ready.sort(key=lambda row: dispatch_key(row["task_id"], row, slack))
     return ready
+
+
+def dispatch_key(
+    task_id: str, entry: Mapping[str, Any], slack: Mapping[str, float]
+) -> tuple[int, float, str]:
+    """Sort key of a ready task: highest priority, then least slack, then id (EXEC-DOC-003).
+
+    ``next`` and ``run`` both order by it, so an agent asking what to take
+    gets the scheduler's answer (EXEC-DOC-004).
+    """
+    return (-entry.get("priority", 0), slack.get(task_id, 0.0), task_id)
 
 
 def history(root: Path, task_id: str) -> list[dict[str, Any]]:
