@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +30,25 @@ def task(task_id: str, command: str | None = None, **fields: Any) -> dict[str, A
     }  # fmt: skip
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _template() -> Path:
+    """A pipeline made once by `orchestration init` (without its example tasks), to copy."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="orchestration-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "orchestration", "init", str(folder / "p")],
+                       check=True, capture_output=True)  # fmt: skip
+        for path in (folder / "p" / "tasks").rglob("*.json"):
+            path.unlink()
+        _TEMPLATE.append(folder / "p")
+    return _TEMPLATE[0]
+
+
 def pipeline(root: Path, *tasks: dict[str, Any], resources: str = "") -> Path:
-    """A committed git pipeline made by `orchestration init`, holding ``tasks``."""
-    subprocess.run([sys.executable, "-m", "orchestration", "init", str(root)], check=True,
-                   capture_output=True)  # fmt: skip
-    for path in (root / "tasks").rglob("*.json"):
-        path.unlink()
+    """A committed git pipeline as `orchestration init` makes it, holding ``tasks``."""
+    shutil.copytree(_template(), root)
     for document in tasks:
         folder = root / "tasks" / document["workstream_id"]
         folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@ violation is reported with the right requirement ID and location.
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,11 @@ from typing import Any
 import pytest
 
 from orchestration.cli import main
+from orchestration.lifecycles import load_lifecycles
+from orchestration.state import Store, Transaction
+from orchestration.state.attempts import AttemptRecord, write_attempt
 from orchestration.validation.report import all_checks
+from runs import pipeline, run, task
 
 
 def validate(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
@@ -45,7 +51,49 @@ def synced(root: Path) -> None:
     assert main(["--root", str(root), "sync"]) == 0
 
 
+def transact(root: Path, change: Callable[[Transaction], object]) -> None:
+    """Sync, then commit ``change`` through the real store (journal and snapshot agree)."""
+    synced(root)
+    with Store.open(root, load_lifecycles(root), actor="test") as store, store.transaction() as tx:
+        change(tx)
+
+
+def start_attempt(tx: Transaction, root: Path, task_id: str, branch: str = "") -> int:
+    """Claim and start ``task_id`` as a run does, with its attempt record; returns the epoch."""
+    epoch = tx.claim(task_id, holder="run-1", worker="local-1", ttl=20.0)
+    number = tx.start(task_id)
+    record = AttemptRecord(task_id, number, epoch, "run-1", time.time(), "sandbox",
+                           branch or f"task/{task_id}/{number}", "0" * 40)  # fmt: skip
+    write_attempt(root / ".state" / "attempts" / task_id / str(number), record)
+    return epoch
+
+
+def write_evidence(root: Path, task_id: str, result: dict[str, Any]) -> None:
+    """Evidence of attempt 1 of ``task_id`` as the runner writes it, with ``result``."""
+    folder = root / ".state" / "logs" / task_id / "1"
+    folder.mkdir(parents=True)
+    for name in ("stdout.log", "stderr.log"):
+        (folder / name).write_text("")
+    evidence = {
+        "schema_version": "1.0.0", "task_id": task_id, "attempt": 1, "epoch": 1,
+        "holder": "run-1", "exit_code": 0, "duration_seconds": 0.5, "stdout": "stdout.log",
+        "stderr": "stderr.log", "diff": {"files_changed": [], "insertions": 0, "deletions": 0},
+        "commits": [], "result": result,
+    }  # fmt: skip
+    (folder / "evidence.json").write_text(json.dumps(evidence, indent=2))
+
+
+def result_of(task_id: str, **fields: Any) -> dict[str, Any]:
+    """A valid worker result of ``task_id``, with ``fields`` overriding."""
+    return {
+        "schema_version": "1.0.0", "task_id": task_id, "status": "succeeded",
+        "files_changed": [], "commits": [], "tests": {"passed": 0, "failed": 0},
+        "session_id": None, "summary": "exit 0", **fields,
+    }  # fmt: skip
+
+
 TASK = "tasks/ws-001/task-002.json"
+JOURNAL = ".state/transitions.jsonl"
 
 
 # --- the breakages: one per check ---------------------------------------------
@@ -228,6 +276,125 @@ def workflow_without_annotations(root: Path) -> None:
     replace_text(root / ".github/workflows/compliance.yml", "--format github", "--format text")
 
 
+def lease_without_ttl(root: Path) -> None:
+    lease = {"holder": "run-1", "worker": "local-1", "epoch": 1, "granted": time.time(), "ttl": 0}
+    transact(root, lambda tx: tx.apply("task-001", "claim", actor="worker:local-1", lease=lease))
+
+
+def worker_result_without_lease(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        tx.apply("task-001", "claim", actor="user:alice")  # a person's claim: no lease
+        tx.apply("task-001", "start", actor="user:alice")
+        tx.apply("task-001", "complete", actor="worker:local-1", reason="exit 0")
+
+    transact(root, change)
+
+
+def attempt_on_a_shared_branch(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        epoch = start_attempt(tx, root, "task-002", branch="main")
+        tx.finish("task-002", epoch, "complete", reason="attempt 1: exit 0")
+
+    transact(root, change)
+
+
+def path_lock_taken_twice(root: Path) -> None:
+    for path in (root / "tasks/ws-001/task-001.json", root / TASK):
+        edit_json(path, lambda d: d.__setitem__("resources", {"docs": 1}))  # capacity 1
+
+    def change(tx: Transaction) -> None:
+        tx.claim("task-001", holder="run-1", worker="local-1", ttl=20.0)
+        tx.claim("task-002", holder="run-2", worker="local-2", ttl=20.0)
+
+    transact(root, change)
+
+
+def failure_without_mode(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        epoch = start_attempt(tx, root, "task-002")
+        tx.finish("task-002", epoch, "fail", reason="attempt 1: exit 3",
+                  failure={"mode": "FM-NONZERO-EXIT", "final": True})  # fmt: skip
+
+    transact(root, change)
+
+
+def result_without_tests(root: Path) -> None:
+    synced(root)
+    result = result_of("task-002")
+    del result["tests"]
+    write_evidence(root, "task-002", result)
+
+
+def epoch_granted_again(root: Path) -> None:
+    lease = {
+        "holder": "run-1",
+        "worker": "local-1",
+        "epoch": 1,
+        "granted": time.time(),
+        "ttl": 20.0,
+    }
+
+    def change(tx: Transaction) -> None:
+        tx.apply("task-001", "claim", actor="worker:local-1", lease=lease)
+        tx.apply("task-001", "release", actor="worker:local-1")
+        tx.apply("task-001", "claim", actor="worker:local-1", lease=lease)  # epoch 1 again
+
+    transact(root, change)
+
+
+def refusal_without_mode(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        start_attempt(tx, root, "task-002")
+        tx.lines.append({
+            "seq": 0, "ts": "", "entity": "lease", "id": "task-002", "from": "running",
+            "to": "running", "trigger": "refuse", "actor": "test",
+            "reason": "late complete refused", "severity": "warning",
+        })  # fmt: skip
+
+    transact(root, change)
+
+
+def attempt_started_twice(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        start_attempt(tx, root, "task-002")
+        tx.apply("task-002", "release", actor="worker:local-1", reason="stopped")
+        tx.claim("task-002", holder="run-2", worker="local-2", ttl=20.0)
+        tx.apply("task-002", "start", actor="worker:local-2", attempt=1)  # not 2
+
+    transact(root, change)
+
+
+def retry_logged_as_info(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        epoch = start_attempt(tx, root, "task-002")
+        tx.finish("task-002", epoch, "fail", reason="FM-NONZERO-EXIT: attempt 1: exit 3",
+                  failure={"mode": "FM-NONZERO-EXIT", "final": False})  # fmt: skip
+        tx.apply("task-002", "retry", actor="engine", reason="FM-NONZERO-EXIT: retry 1 of 1",
+                 severity="info")  # fmt: skip
+
+    transact(root, change)
+
+
+def finished_attempt_without_evidence(root: Path) -> None:
+    def change(tx: Transaction) -> None:
+        epoch = start_attempt(tx, root, "task-002")
+        (root / ".state/attempts/task-002/1/exit").write_text("0\n")
+        tx.finish("task-002", epoch, "complete", reason="attempt 1: exit 0")
+
+    transact(root, change)
+
+
+def log_longer_than_its_tail(root: Path) -> None:
+    synced(root)
+    write_evidence(root, "task-002", result_of("task-002"))
+    (root / ".state/logs/task-002/1/stdout.log").write_bytes(b"x" * (64 * 1024 + 1))
+
+
+def claude_result_without_session(root: Path) -> None:
+    synced(root)
+    write_evidence(root, "task-009", result_of("task-009"))  # task-009 is a claude task
+
+
 @dataclass(frozen=True)
 class Case:
     """A breakage and where the validator must report it."""
@@ -283,6 +450,16 @@ CASES = [
          "scripts/validate/validate_task_defs.ps1"),
     Case("compliance_workflow", workflow_without_annotations, "COMPLIANCE-013",
          ".github/workflows/compliance.yml"),
+    Case("leases_recorded", lease_without_ttl, "CONC-REG-006", JOURNAL),
+    Case("lease_fencing", worker_result_without_lease, "CONC-REG-007", JOURNAL),
+    Case("attempt_records", attempt_on_a_shared_branch, "CONC-REG-012",
+         ".state/attempts/task-002/1/attempt.json"),
+    Case("exclusive_attempts", path_lock_taken_twice, "CONC-REG-011", JOURNAL),
+    Case("failures_journaled", failure_without_mode, "ERR-FM-007", JOURNAL),
+    Case("attempt_evidence", result_without_tests, "AIDER-INT-007",
+         ".state/logs/task-002/1/evidence.json"),
+    Case("claude_sessions", claude_result_without_session, "AIDER-INT-005",
+         ".state/logs/task-009/1/evidence.json"),
 ]  # fmt: skip
 
 
@@ -294,6 +471,10 @@ def test_COMPLIANCE_008_every_check_has_a_breaking_fixture() -> None:
 def test_COMPLIANCE_008_check_reports_the_violation_where_it_is(
     case: Case, repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert_reported(case, repo, capsys)
+
+
+def assert_reported(case: Case, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     case.breakage(repo)
     code, report = validate(repo, capsys=capsys)
     found = [
@@ -310,3 +491,65 @@ def test_COMPLIANCE_008_check_reports_the_violation_where_it_is(
     result = next(r for r in report["requirements"] if r["id"] == case.requirement)
     assert result["outcome"] == "fail"
     assert case.check in result["checks"]
+
+
+RUN_REQUIREMENTS = (
+    "CONC-REG-006", "CONC-REG-007", "CONC-REG-010", "CONC-REG-011", "CONC-REG-012",
+    "ERR-FM-007", "AIDER-INT-005", "AIDER-INT-007", "AIDER-INT-008",
+)  # fmt: skip
+
+
+def test_the_state_a_real_run_leaves_passes_the_run_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run with a retry, a final failure, a shared path lock and a claude attempt complies."""
+    counter = tmp_path / "count"
+    flaky = f'n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; [ "$n" -ge 1 ]'
+    agent = task("ai", None, type="claude", worker_requirements={"capabilities": ["claude"]},
+                 context_requirements={"max_context_tokens": 1000})  # fmt: skip
+    root = pipeline(
+        tmp_path / "p",
+        task("flaky", flaky, execution={"max_retries": 2}),
+        task("broken", "exit 3"),
+        task("after", "true", dependencies=["broken"]),
+        task("docs-a", "sleep 0.2", resources={"docs": 1}),
+        task("docs-b", "sleep 0.2", resources={"docs": 1}),
+        agent,
+    )
+    (root / "workers.yaml").write_text(
+        'schema_version: "1.0.0"\nworkers:\n'
+        "  agent-1:\n    capabilities: [claude, shell]\n"
+        "  local-1:\n    capabilities: [shell]\n"
+        "  local-2:\n    capabilities: [shell]\n"
+    )
+    done = run(root, "-j", "3")
+    assert done.returncode == 1, done.stdout + done.stderr  # broken failed for good
+    assert "1 retries" in done.stdout
+    branches = subprocess.run(["git", "-C", str(root), "branch", "--list", "task/*"],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "task/flaky/2" in branches.split()
+    _, report = validate(root, capsys=capsys)
+    found = {r["id"]: (r["outcome"], r["problems"]) for r in report["requirements"]}
+    assert {ident: found[ident] for ident in RUN_REQUIREMENTS} == dict.fromkeys(
+        RUN_REQUIREMENTS, ("pass", [])
+    )
+
+
+# More ways to break what a run leaves, beyond the one case per check above.
+RUN_CASES = [
+    Case("leases_recorded", epoch_granted_again, "CONC-REG-006", JOURNAL),
+    Case("lease_fencing", refusal_without_mode, "CONC-REG-007", JOURNAL),
+    Case("exclusive_attempts", attempt_started_twice, "CONC-REG-011", JOURNAL),
+    Case("failures_journaled", retry_logged_as_info, "ERR-FM-007", JOURNAL),
+    Case("attempt_evidence", finished_attempt_without_evidence, "AIDER-INT-008",
+         ".state/logs/task-002/1/evidence.json"),
+    Case("attempt_evidence", log_longer_than_its_tail, "AIDER-INT-008",
+         ".state/logs/task-002/1/stdout.log"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RUN_CASES, ids=lambda case: case.breakage.__name__)
+def test_run_checks_report_each_violation_where_it_is(
+    case: Case, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_reported(case, repo, capsys)
