@@ -28,8 +28,15 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
+
+    Args:
+        durable: fsync the file and the directory, so the replacement
+            survives a power cut. Without it the replacement is still atomic
+            for every process (a crash of the writer leaves the old file or
+            the new): enough for what matters only while processes live,
+            such as heartbeats and attempt records.
 
     Raises:
         OSError: the write failed (full disk, read-only folder); ``path`` is
@@ -45,11 +52,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         faults.crash_point("atomic.before_rename")
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
     faults.crash_point("atomic.before_dir_fsync")
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)

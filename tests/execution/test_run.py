@@ -37,8 +37,8 @@ def test_run_executes_the_plan_in_dependency_order_and_exits_0_EXEC_DOC_011(
     assert statuses(root) == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
     sandboxes = root / ".state" / "sandboxes"
     # Each attempt ran in its own worktree (CONC-REG-012), removed after success (-013).
-    assert (sandboxes / "a" / "order.txt").read_text() == "a\n"
-    assert not (sandboxes / "a" / "1").exists()
+    assert (sandboxes / "order.txt").read_text() == "a\nb\nc\n"  # in dependency order
+    assert list(sandboxes.iterdir()) == [sandboxes / "order.txt"]  # worktrees removed at the end
     found = evidence(root, "a")
     assert found["exit_code"] == 0 and found["duration_seconds"] >= 0
     assert (root / ".state" / "logs" / "a" / "1" / "stdout.log").read_text() == "out\n"
@@ -50,7 +50,7 @@ def test_run_executes_the_plan_in_dependency_order_and_exits_0_EXEC_DOC_011(
 def test_each_attempt_runs_in_a_worktree_on_its_task_branch_CONC_REG_012(tmp_path: Path) -> None:
     root = pipeline(tmp_path / "p", task("a", "git rev-parse --abbrev-ref HEAD > ../branch.txt"))
     assert run(root).returncode == 0
-    assert (root / ".state" / "sandboxes" / "a" / "branch.txt").read_text() == "task/a/1\n"
+    assert (root / ".state" / "sandboxes" / "branch.txt").read_text() == "task/a/1\n"
     branches = subprocess.run(["git", "-C", str(root), "branch", "--list", "task/*"],
                               capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert branches.split() == ["task/a/1"]
@@ -140,7 +140,8 @@ def test_a_final_failure_blocks_dependents_and_the_rest_goes_on_ERR_FM_006(
     assert fail["reason"].startswith("FM-NONZERO-EXIT: attempt 1: exit 3")
     assert fail["severity"] == "error"  # ERR-FM-007: final
     assert evidence(root, "bad")["failure"]["mode"] == "FM-NONZERO-EXIT"
-    assert (root / ".state" / "sandboxes" / "bad" / "1").is_dir()  # kept (CONC-REG-013)
+    kept = root / ".state" / "sandboxes" / "bad.1"
+    assert kept.is_dir() and evidence(root, "bad")["sandbox"]["path"] == str(kept)  # CONC-REG-013
 
 
 def test_fail_fast_stops_dispatching_at_the_first_final_failure_ERR_FM_006(

@@ -16,8 +16,10 @@ from orchestration.execution.sandbox import (
     SandboxError,
     changes,
     create_sandbox,
+    keep_sandbox,
     remove_sandbox,
     repository_of,
+    reuse_sandbox,
 )
 
 Git = Callable[..., str]
@@ -86,7 +88,7 @@ def test_stale_branch_and_path_are_recreated_CONC_REG_012(
     assert fresh == stale
     assert not (fresh.path / "left.txt").exists()
     assert git(repo, "rev-parse", "task/t/1") == fresh.base
-    assert changes(fresh) == Changes((), 0, 0, ())
+    assert changes(fresh) == Changes((), 0, 0, (), pristine=True)
 
 
 def test_stale_branch_elsewhere_is_recreated_CONC_REG_012(
@@ -192,3 +194,38 @@ def test_repository_of_a_repo_without_commits_says_how_to_commit(tmp_path: Path,
     with pytest.raises(UsageError, match="has no commit yet") as caught:
         repository_of(tmp_path)
     assert "git commit -m init" in str(caught.value)
+
+
+def test_a_reused_worktree_starts_clean_on_the_new_attempts_branch_CONC_REG_012(
+    repo: Path, tmp_path: Path, git: Git
+) -> None:
+    first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
+    (first.path / "junk.txt").write_text("left by attempt 1\n")
+    (first.path / "README.md").write_text("changed, not committed\n")
+    git(first.path, "checkout", "-q", "-b", "side")  # even on another branch
+    reused = reuse_sandbox(repo, first.path, "b", 1, first.base)
+    assert reused == Sandbox(first.path, "task/b/1", first.base)
+    assert git(reused.path, "rev-parse", "--abbrev-ref", "HEAD") == "task/b/1"
+    assert changes(reused) == Changes((), 0, 0, (), pristine=True)
+    assert git(repo, "rev-parse", "task/a/1") == first.base  # the old branch stays
+
+
+def test_a_pristine_worktree_is_reused_without_cleaning(
+    repo: Path, tmp_path: Path, git: Git
+) -> None:
+    first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
+    assert changes(first).pristine
+    reused = reuse_sandbox(repo, first.path, "b", 1, first.base, pristine=True)
+    assert git(reused.path, "rev-parse", "--abbrev-ref", "HEAD") == "task/b/1"
+
+
+def test_a_failed_attempts_worktree_is_kept_under_its_own_name_CONC_REG_013(
+    repo: Path, tmp_path: Path, git: Git
+) -> None:
+    sandbox = create_sandbox(repo, tmp_path / "a.1", "a", 1)
+    reused = reuse_sandbox(repo, sandbox.path, "b", 3, sandbox.base)
+    (reused.path / "evidence.txt").write_text("what went wrong\n")
+    kept = keep_sandbox(repo, reused, tmp_path / "b.3")
+    assert kept == Sandbox(tmp_path / "b.3", "task/b/3", sandbox.base)
+    assert (kept.path / "evidence.txt").exists() and not sandbox.path.exists()
+    assert str(kept.path) in git(repo, "worktree", "list")

@@ -164,6 +164,7 @@ class _Attempt:
     folder: Path  # .state/attempts/<task>/<n>
     logs: Path  # .state/logs/<task>/<n>
     sandbox: Sandbox | None = None
+    pristine: bool = False  # the sandbox holds exactly its base (see sandbox.Changes)
     process: subprocess.Popen[bytes] | None = None
     pid: int | None = None
     started: float = field(default_factory=time.time)
@@ -202,7 +203,7 @@ class Runner:
         options: RunOptions,
         emit: Callable[[dict[str, Any]], None],
     ) -> None:
-        from .sandbox import repository_of
+        from .sandbox import repository_of, resolve_commit
 
         self.root = root
         self.tasks = tasks
@@ -211,6 +212,7 @@ class Runner:
         self.emit = emit
         self.files: Layout = layout(root)
         self.repo = repository_of(root)
+        self.base = resolve_commit(self.repo)  # every attempt of this run starts from it
         self.holder = _holder()
         capabilities = load_capabilities(root)
         self.resources = _resources(root, tasks)
@@ -232,6 +234,9 @@ class Runner:
         self.running: dict[str, _Attempt] = {}
         self.free: list[Worker] = []
         self.retry_at: dict[str, float] = {}
+        # Worktrees of successful attempts to reuse, and whether each is pristine.
+        self.spare: list[tuple[Sandbox, bool]] = []
+        self._spare_lock = threading.Lock()
         self.draining = False
         self._drained = False
         self.summary = RunSummary(scope=len(self.scope))
@@ -261,6 +266,8 @@ class Runner:
                 self._sweep()
                 self._loop()
                 self._stop_workers()
+                for sandbox, _ in self.spare:
+                    self._clean(sandbox)
         finally:
             for number, handler in previous:
                 signal.signal(number, handler)
@@ -489,23 +496,28 @@ class Runner:
             outcome = self._attempt_outcome(attempt)
         except Exception as bug:  # a bug must not leave the task running forever
             outcome = _Outcome(attempt, FailureMode.INTERNAL, f"{type(bug).__name__}: {bug}")
+        if outcome.failure is not None:
+            self._keep(attempt)
         self.done.put(outcome)
+
+    def _keep(self, attempt: _Attempt) -> None:
+        """Keep a failed attempt's worktree for inspection, named after it (CONC-REG-013)."""
+        from .sandbox import keep_sandbox
+
+        if attempt.worker is not None and attempt.sandbox is not None:
+            path = self.files.sandboxes / f"{attempt.task.task_id}.{attempt.number}"
+            attempt.sandbox = keep_sandbox(self.repo, attempt.sandbox, path)
 
     def _attempt_outcome(self, attempt: _Attempt) -> _Outcome:
         from .adapters import AttemptRefused, launch
         from .rules import run_rules
-        from .sandbox import SandboxError, create_sandbox
+        from .sandbox import SandboxError
 
         task = attempt.task
         environ = dict(os.environ)
         if attempt.worker is not None:  # ours to start (an adopted one runs already)
             try:
-                attempt.sandbox = create_sandbox(
-                    self.repo,
-                    self.files.sandboxes / task.task_id / str(attempt.number),
-                    task.task_id,
-                    attempt.number,
-                )
+                attempt.sandbox = self._sandbox(task.task_id, attempt.number)
             except SandboxError as error:
                 return _Outcome(attempt, FailureMode.SANDBOX, str(error))
             sandbox = attempt.sandbox
@@ -536,38 +548,57 @@ class Runner:
         """
         task, sandbox = attempt.task, attempt.sandbox
         assert sandbox is not None
-        with self.store.transaction(self.holder) as tx:
+        started = time.time()
+        record = AttemptRecord(
+            task.task_id,
+            attempt.number,
+            attempt.epoch,
+            self.holder,
+            started,
+            str(sandbox.path),
+            sandbox.branch,
+            sandbox.base,
+        )
+        write_attempt(attempt.folder, record)  # before the check: a sweep waits for its pid
+        attempt.logs.mkdir(parents=True, exist_ok=True)
+        with (
+            open(attempt.logs / "stdout.log", "wb") as out,
+            open(attempt.logs / "stderr.log", "wb") as err,
+            self.store.transaction(self.holder) as tx,
+        ):
             lost = tx.lease_problem(task.task_id, attempt.epoch)
             if lost is not None:
                 return f"{lost}; the process was not started"
-            attempt.started = time.time()
-            record = AttemptRecord(
-                task.task_id,
-                attempt.number,
-                attempt.epoch,
-                self.holder,
-                attempt.started,
-                str(sandbox.path),
-                sandbox.branch,
-                sandbox.base,
+            attempt.started = started
+            attempt.process = subprocess.Popen(
+                wrap(argv, attempt.folder),
+                cwd=sandbox.path,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
             )
-            write_attempt(attempt.folder, record)
-            attempt.logs.mkdir(parents=True, exist_ok=True)
-            with (
-                open(attempt.logs / "stdout.log", "wb") as out,
-                open(attempt.logs / "stderr.log", "wb") as err,
-            ):
-                attempt.process = subprocess.Popen(
-                    wrap(argv, attempt.folder),
-                    cwd=sandbox.path,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
             attempt.pid = attempt.process.pid
         return None
+
+    def _sandbox(self, task_id: str, number: int) -> Sandbox:
+        """A worktree for the attempt: a successful attempt's, reused, or a new one."""
+        from .sandbox import SandboxError, create_sandbox, remove_sandbox, reuse_sandbox
+
+        with self._spare_lock:
+            spare = self.spare.pop() if self.spare else None
+        if spare is not None:
+            sandbox, pristine = spare
+            try:
+                return reuse_sandbox(
+                    self.repo, sandbox.path, task_id, number, self.base, pristine=pristine
+                )
+            except SandboxError:
+                with contextlib.suppress(SandboxError):
+                    remove_sandbox(self.repo, sandbox)
+        path = self.files.sandboxes / f"{task_id}.{number}"  # unique last part: git names by it
+        return create_sandbox(self.repo, path, task_id, number, self.base)
 
     def _wait(self, attempt: _Attempt) -> int | None:
         """The attempt's exit code once it ends, stopping it at its timeout; None when lost."""
@@ -653,6 +684,7 @@ class Runner:
         sandbox = attempt.sandbox
         if sandbox is not None and sandbox.path.is_dir():
             found = changes(sandbox)
+            attempt.pristine = found.pristine
             evidence["diff"] = {
                 "files_changed": list(found.files_changed),
                 "insertions": found.insertions,
@@ -689,6 +721,12 @@ class Runner:
                     failure, reason = FailureMode.POST_VALIDATION, why
         if failure is not None:
             evidence["failure"] = {"mode": str(failure), "reason": reason}
+            self._keep(attempt)
+        if attempt.sandbox is not None:
+            evidence["sandbox"] = {
+                "path": str(attempt.sandbox.path),
+                "branch": attempt.sandbox.branch,
+            }
         write_evidence(attempt.logs, evidence)
         return _Outcome(attempt, failure, reason)
 
@@ -719,13 +757,17 @@ class Runner:
             if attempt.worker is not None:
                 self.free.append(attempt.worker)
             if found.failure is None and attempt.sandbox is not None:
-                self.pool.submit(self._clean, attempt.sandbox)
+                if attempt.worker is not None:  # CONC-REG-013: done with; the next one reuses it
+                    with self._spare_lock:
+                        self.spare.append((attempt.sandbox, attempt.pristine))
+                else:
+                    self.pool.submit(self._clean, attempt.sandbox)
 
     def _clean(self, sandbox: Sandbox) -> None:
         from .sandbox import SandboxError, remove_sandbox
 
         # CONC-REG-013 (a failed attempt's stays); one that resists is left to `git worktree prune`
-        with contextlib.suppress(SandboxError):
+        with contextlib.suppress(SandboxError, OSError):
             remove_sandbox(self.repo, sandbox)
 
     def _record(self, tx: Transaction, outcome: _Outcome) -> None:

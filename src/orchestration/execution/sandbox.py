@@ -5,8 +5,12 @@ Stability: provisional.
 :func:`create_sandbox` checks a worktree of the pipeline's repository out at a
 base commit, on a branch of its own, so that parallel attempts never share a
 working tree; :func:`changes` says what an attempt did there (files, diff
-statistics, commits); :func:`remove_sandbox` removes the worktree of a
-successful attempt and keeps its branch. The engine itself never commits.
+statistics, commits); :func:`reuse_sandbox` gives the clean worktree of a
+successful attempt to the next one on a new branch (a checkout of the whole
+tree per attempt costs far more than the attempt, for short tasks);
+:func:`keep_sandbox` moves a failed attempt's worktree where it is kept for
+inspection; :func:`remove_sandbox` removes a worktree and keeps its branch.
+The engine itself never commits.
 
 Creation is cheap in the common case (two git processes) and safe when
 several processes create sandboxes in one repository at once: git's lock
@@ -31,8 +35,11 @@ __all__ = [
     "SandboxError",
     "changes",
     "create_sandbox",
+    "keep_sandbox",
     "remove_sandbox",
     "repository_of",
+    "resolve_commit",
+    "reuse_sandbox",
 ]
 
 # How often a git command that lost a race for one of git's lock files is run again.
@@ -78,12 +85,15 @@ class Changes:
             files included (binary files count 0).
         deletions: lines removed from the base to the working tree.
         commits: shas of the commits made in the sandbox, oldest first.
+        pristine: the worktree holds exactly the base commit's files, not
+            even an ignored one more: it can be reused without cleaning.
     """
 
     files_changed: tuple[str, ...]
     insertions: int
     deletions: int
     commits: tuple[str, ...]
+    pristine: bool = False
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -115,8 +125,17 @@ def _run_git(cwd: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[st
 
 
 def _contended(stderr: str) -> bool:
-    """Whether git failed because another git process held a lock (index.lock, a ref, ...)."""
-    return ".lock" in stderr or "cannot lock" in stderr or "could not lock" in stderr
+    """Whether git failed because another git process held a lock (index.lock, a ref, ...).
+
+    Also when two ``worktree add`` raced for the same administrative folder
+    under ``.git/worktrees/`` (it is named after the path's last component).
+    """
+    return (
+        ".lock" in stderr
+        or "cannot lock" in stderr
+        or "could not lock" in stderr
+        or ("/worktrees/" in stderr and "No such file or directory" in stderr)
+    )
 
 
 def _said(done: subprocess.CompletedProcess[str]) -> str:
@@ -141,6 +160,19 @@ def repository_of(root: Path) -> Path:
     return Path(lines[0])
 
 
+def resolve_commit(repo: Path, base: str = "HEAD") -> str:
+    """The full sha of the commit ``base`` names in ``repo``.
+
+    Raises:
+        SandboxError: ``base`` is not a commit of the repository.
+    """
+    found = _git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    if found.returncode != 0:
+        msg = f"{base!r} is not a commit of the repository {repo}; start from an existing commit"
+        raise SandboxError(msg)
+    return found.stdout.strip()
+
+
 def create_sandbox(
     repo: Path, path: Path, task_id: str, attempt: int, base: str = "HEAD"
 ) -> Sandbox:
@@ -161,14 +193,11 @@ def create_sandbox(
         SandboxError: ``base`` is not a commit, or git cannot create the worktree.
     """
     branch = f"task/{task_id}/{attempt}"
-    found = _git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
-    if found.returncode != 0:
-        msg = (
-            f"cannot create the sandbox of task {task_id!r} attempt {attempt}: "
-            f"{base!r} is not a commit of the repository {repo}; start from an existing commit"
-        )
-        raise SandboxError(msg)
-    sha = found.stdout.strip()
+    try:
+        sha = resolve_commit(repo, base)
+    except SandboxError as error:
+        msg = f"cannot create the sandbox of task {task_id!r} attempt {attempt}: {error}"
+        raise SandboxError(msg) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     path = path.parent.resolve() / path.name
     for _ in range(_STALE_TRIES):
@@ -204,6 +233,49 @@ def _clear(repo: Path, path: Path, branch: str) -> None:
     _git(repo, "branch", "-D", branch)
 
 
+def reuse_sandbox(
+    repo: Path, path: Path, task_id: str, attempt: int, base: str, *, pristine: bool = False
+) -> Sandbox:
+    """Turn the clean worktree of a finished, successful attempt into a new attempt's sandbox.
+
+    The worktree is forced onto a new branch ``task/<task_id>/<attempt>`` at
+    ``base`` (a full sha) and every file git does not track is removed, so
+    the attempt starts from exactly what :func:`create_sandbox` would give it,
+    for two cheap git processes instead of a checkout of the whole tree (one
+    when the worktree is ``pristine``, see :class:`Changes`). The previous
+    attempt's branch and commits stay.
+
+    Raises:
+        SandboxError: git cannot switch or clean the worktree (the caller
+            creates a fresh one instead).
+    """
+    branch = f"task/{task_id}/{attempt}"
+    steps: list[tuple[str, ...]] = [("checkout", "--quiet", "--force", "-B", branch, base)]
+    if not pristine:  # see Changes.pristine
+        steps.append(("clean", "--quiet", "-fdx"))
+    for args in steps:
+        done = _git(path, *args)
+        if done.returncode != 0:
+            msg = (
+                f"cannot reuse the worktree {path} for task {task_id!r} attempt {attempt}: "
+                f"`git {args[0]}` says {_said(done)}"
+            )
+            raise SandboxError(msg)
+    return Sandbox(path, branch, base)
+
+
+def keep_sandbox(repo: Path, sandbox: Sandbox, path: Path) -> Sandbox:
+    """Move the worktree of a failed attempt to ``path``, where it is kept for inspection.
+
+    A worktree that cannot be moved stays where it is (the returned sandbox says where).
+    """
+    if path == sandbox.path:
+        return sandbox
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = _git(repo, "worktree", "move", str(sandbox.path), str(path))
+    return Sandbox(path, sandbox.branch, sandbox.base) if done.returncode == 0 else sandbox
+
+
 def remove_sandbox(repo: Path, sandbox: Sandbox) -> None:
     """Remove the worktree of ``sandbox`` with its changes; its branch and commits stay.
 
@@ -228,8 +300,30 @@ def changes(sandbox: Sandbox) -> Changes:
     Raises:
         SandboxError: git cannot read the worktree (it was removed, or is broken).
     """
-    log = _read(sandbox, "log", "-z", "--reverse", "--no-renames", "--format=%x01%H",
-                "--name-only", f"{sandbox.base}..HEAD")  # fmt: skip
+    # One git process in the common case of an attempt that changed nothing.
+    status = _read(
+        sandbox,
+        "status",
+        "--porcelain=v2",
+        "-z",
+        "--branch",
+        "--untracked-files=all",
+        "--ignored=matching",
+    )
+    records = [r for r in status.split("\0") if r]
+    head = next((r.split()[2] for r in records if r.startswith("# branch.oid ")), "")
+    if head == sandbox.base and not any(not r.startswith("# ") for r in records):
+        return Changes((), 0, 0, (), pristine=True)
+    log = _read(
+        sandbox,
+        "log",
+        "-z",
+        "--reverse",
+        "--no-renames",
+        "--format=%x01%H",
+        "--name-only",
+        f"{sandbox.base}..HEAD",
+    )
     stats = _read(sandbox, "diff", "--numstat", "-z", "--no-renames", sandbox.base)
     untracked = _read(sandbox, "ls-files", "--others", "--exclude-standard", "-z")
     commits: list[str] = []

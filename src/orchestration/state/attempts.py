@@ -86,7 +86,11 @@ def write_attempt(folder: Path, record: AttemptRecord) -> None:
     for leftover in ("pid", "exit"):  # a lost attempt of the same number, run again
         (folder / leftover).unlink(missing_ok=True)
     data = {"schema_version": "1.0.0", **asdict(record)}
-    write_atomic(folder / "attempt.json", orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    # Not fsynced: a power cut kills the attempt's process too, and a missing
+    # record then reads as a lost attempt, which is what it is.
+    write_atomic(
+        folder / "attempt.json", orjson.dumps(data, option=orjson.OPT_INDENT_2), durable=False
+    )
 
 
 def read_attempt(folder: Path) -> AttemptRecord | None:
@@ -155,7 +159,7 @@ def keep_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> None:
             tail = handle.read()
     except OSError:
         return
-    write_atomic(path, tail)
+    write_atomic(path, tail, durable=False)
 
 
 # --- lease heartbeats ---------------------------------------------------------------
@@ -169,7 +173,7 @@ def write_heartbeat(folder: Path, holder: str) -> None:
     """Record that ``holder`` (this process) is alive now; every lease it holds is renewed."""
     folder.mkdir(parents=True, exist_ok=True)
     data = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
-    write_atomic(_heartbeat_path(folder, holder), orjson.dumps(data))
+    write_atomic(_heartbeat_path(folder, holder), orjson.dumps(data), durable=False)
 
 
 def heartbeat_of(folder: Path, holder: str) -> float | None:
