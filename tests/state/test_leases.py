@@ -170,3 +170,18 @@ def test_attempt_files_outlive_the_runner_CONC_REG_010(tmp_path: Path) -> None:
     stale = tmp_path / "attempts" / "a" / "3"
     write_attempt(stale, AttemptRecord("a", 3, 1, "run-1", time.time() - 60, "", "", ""))
     assert attempt_status(stale) == (AttemptStatus.LOST, None)  # never spawned
+
+
+def test_a_person_may_retry_a_final_failure_while_retries_remain_SM_DEF_007(
+    pipeline: Path,
+) -> None:
+    with _open(pipeline) as store:
+        store.sync(load_tasks(pipeline).tasks)
+        write_heartbeat(store.leases, "run-1")
+        epoch = _claim(store, "a")
+        with store.transaction() as tx:
+            tx.finish("a", epoch, "fail", reason="FM-PRE-VALIDATION: git_clean failed",
+                      failure={"mode": "FM-PRE-VALIDATION", "final": True})  # fmt: skip
+        store.apply("a", "retry", reason="FM-PRE-VALIDATION: repository cleaned by hand")
+        statuses = {t: e["status"] for t, e in store.state.tasks.items()}
+    assert statuses["a"] == "ready" and statuses["b"] == "blocked"  # b waits for `unblock`

@@ -180,7 +180,7 @@ def _agrees(raw: bytes) -> PlanTask | None:
     return screen(raw)
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
 @given(document=task_documents, indent=st.none() | st.integers(0, 2))
 @example(document=Pairs([("resources", {"a": "x"}), ("resources", {"a": 1})]), indent=None)
 def test_the_screen_accepts_only_what_the_model_accepts_TASK_DEF_002(
@@ -343,7 +343,7 @@ def test_every_near_miss_of_a_full_document_is_left_to_the_model_TASK_DEF_002() 
     assert accepted > 100  # the valid edges (-0.0, 2**53, "x" * 128, leap days, ...) pass
 
 
-@settings(max_examples=1000)
+@settings(max_examples=400)
 @given(
     document=plain,
     path=st.sampled_from(sorted(NEAR_MISSES)),

@@ -306,8 +306,8 @@ class Runner:
             needs = state[task_id].get("capabilities", ())
             if self.tasks[task_id].type != "manual" and any(w.offers(needs) for w in takers):
                 return True
-        # Attempts of others (adopted later, or other runners) may still end.
-        return any(t in self.scope for t in self.store.active)
+        # Attempts of other runs may still end (a person's claim holds no lease: not waited for).
+        return any(t in self.scope and state[t].get("lease") for t in self.store.active)
 
     # --- committing ---------------------------------------------------------------------
 
@@ -926,7 +926,7 @@ class Runner:
     # --- signals and the end ---------------------------------------------------------------
 
     def _interrupt(self, signum: int, frame: object) -> None:
-        """First SIGINT/SIGTERM: drain. A second SIGINT: stop the attempts now (EXEC-DOC-007).
+        """First SIGINT/SIGTERM: drain. A second one: stop the attempts now (EXEC-DOC-007).
 
         Only flags and signals here: the handler may run in the middle of a
         transaction, so the loop commits what follows.
@@ -935,11 +935,10 @@ class Runner:
             self.draining = True
             self.summary.stopped = f"interrupted by {signal.Signals(signum).name}"
             return
-        if signum == signal.SIGINT:
-            for attempt in list(self.running.values()):
-                if attempt.worker is not None and not attempt.interrupted:
-                    attempt.interrupted = True
-                    self._kill(attempt)
+        for attempt in list(self.running.values()):  # the second signal: stop them now
+            if not attempt.interrupted:
+                attempt.interrupted = True
+                self._kill(attempt)
 
     def _summarise(self) -> None:
         state = self.store.state.tasks

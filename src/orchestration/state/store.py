@@ -168,13 +168,13 @@ class Transaction:
 
     def _guards(self, task_id: str) -> dict[str, bool]:
         entry = self.entry(task_id)
-        final = entry.get("failure", {}).get("final", False)
         return {
             "dependencies_succeeded": all(
                 self.status(dep) in DONE for dep in entry.get("dependencies", ())
             ),
-            "attempts_remaining": not final
-            and entry.get("retry_count", 0) < entry.get("max_retries", 0),
+            # A person may retry a final failure while retries remain; the
+            # engine never does (see _failed_for_good).
+            "attempts_remaining": entry.get("retry_count", 0) < entry.get("max_retries", 0),
             # A person's change holds the lease; a worker's is fenced by finish().
             "lease_valid": True,
             "lease_expired": entry.get("status") in LEASED
@@ -336,12 +336,16 @@ class Transaction:
         if dest in DONE:
             for dependent in dependents:
                 self.enqueue_if_ready(dependent, reason=f"{task_id} {dest}")
-        elif dest in BLOCKING or (
-            dest == "failed" and not self._guards(task_id)["attempts_remaining"]
-        ):
+        elif dest in BLOCKING or (dest == "failed" and self._failed_for_good(task_id)):
             self.block_downstream(task_id, f"{task_id} {dest} for good")
         elif dest == "pending":
             self.enqueue_if_ready(task_id, reason="dependencies done")
+
+    def _failed_for_good(self, task_id: str) -> bool:
+        """No retry follows: the catalog decided so (``failure.final``), or none remain."""
+        entry = self.entry(task_id)
+        final = bool(entry.get("failure", {}).get("final", False))
+        return final or not self._guards(task_id)["attempts_remaining"]
 
     def ready_to_run(self, task_id: str) -> bool:
         """Whether every dependency of the task succeeded or was skipped."""
