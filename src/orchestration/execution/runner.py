@@ -24,6 +24,7 @@ gives their leases back with ``release`` (EXEC-DOC-007, CONC-REG-009).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import queue
@@ -234,6 +235,9 @@ class Runner:
         self.running: dict[str, _Attempt] = {}
         self.free: list[Worker] = []
         self.retry_at: dict[str, float] = {}
+        self.failed: set[str] = set()  # failed tasks of the scope whose retry is not planned yet
+        self.queue: list[tuple[tuple[int, float, str], str]] = []  # see _candidates
+        self.manual = {t for t, task in tasks.items() if task.type == "manual"}  # never dispatched
         # Worktrees of successful attempts to reuse, and whether each is pristine.
         self.spare: list[tuple[Sandbox, bool]] = []
         self._spare_lock = threading.Lock()
@@ -262,6 +266,7 @@ class Runner:
                 beat.start()
                 for line in store.sync(self.tasks, actor=self.holder):
                     self.emit(line)
+                self.failed = {t for t in self.scope if store.state.tasks[t]["status"] == "failed"}
                 self._start_workers()
                 self._sweep()
                 self._loop()
@@ -317,6 +322,8 @@ class Runner:
             result = change(tx)
         for line in tx.lines:
             self.emit(line)
+            if line["to"] == "failed" and line["entity"] == "task" and line["id"] in self.scope:
+                self.failed.add(line["id"])  # a retry may be due
         return result
 
     # --- workers ------------------------------------------------------------------------
@@ -409,14 +416,9 @@ class Runner:
     def _dispatch(self) -> None:
         if not self.free:
             return
-        state = self.store.state.tasks
-        candidates = sorted(
-            (t for t in self.store.ready & self.scope if self.tasks[t].type != "manual"),
-            key=lambda t: dispatch_key(t, state[t], self.slack),
-        )
+        candidates = self._candidates()
         if not candidates:
             return
-        self._refuse_incapable(candidates)
         launched: list[tuple[_Attempt, Worker]] = []
 
         def claim(tx: Transaction) -> None:
@@ -459,7 +461,26 @@ class Runner:
             self.files.logs / task_id / str(number),
         )
 
-    def _refuse_incapable(self, candidates: list[str]) -> None:
+    def _candidates(self) -> list[str]:
+        """The ready tasks of the scope in dispatch order, kept sorted between calls.
+
+        Only tasks that became ready since the last call are sorted in: at 1,000
+        tasks, sorting every ready task at every dispatch cost more than the
+        dispatch itself.
+        """
+        state, ready = self.store.state.tasks, self.store.ready
+        self.queue = [(key, t) for key, t in self.queue if t in ready]
+        queued = {t for _, t in self.queue}
+        fresh = (ready & self.scope) - queued - self.manual
+        if fresh:
+            blocked = self._refuse_incapable(fresh)
+            for task_id in fresh - blocked:
+                bisect.insort(
+                    self.queue, (dispatch_key(task_id, state[task_id], self.slack), task_id)
+                )
+        return [t for _, t in self.queue]
+
+    def _refuse_incapable(self, candidates: set[str]) -> set[str]:
         """Block ready tasks that no worker of this run or registered elsewhere can take."""
         state = self.store.state
         offered = [w.capabilities for w in self.workers] + [
@@ -467,16 +488,16 @@ class Runner:
             for entry in state.workers.values()
             if entry.get("status") in ("idle", "busy") and not entry.get("local")
         ]
-        hopeless = [
+        hopeless = {
             t
             for t in candidates
             if not any(caps.issuperset(state.tasks[t].get("capabilities", ())) for caps in offered)
-        ]
+        }
         if not hopeless:
-            return
+            return hopeless
 
         def block(tx: Transaction) -> None:
-            for task_id in hopeless:
+            for task_id in sorted(hopeless):
                 needs = ", ".join(tx.entry(task_id).get("capabilities", ()))
                 reason = (
                     f"{FailureMode.NO_CAPABLE_WORKER}: no worker offers {needs}; declare "
@@ -486,8 +507,7 @@ class Runner:
                 tx.block_downstream(task_id, f"{task_id} blocked: {FailureMode.NO_CAPABLE_WORKER}")
 
         self._commit(block)
-        for task_id in hopeless:
-            candidates.remove(task_id)
+        return hopeless
 
     # --- attempts (worker threads) --------------------------------------------------------
 
@@ -840,8 +860,9 @@ class Runner:
     def _retry_due(self) -> None:
         """Schedule retries of failed tasks with attempts left; apply those whose wait is over."""
         state = self.store.state.tasks
-        for task_id in self.scope:
+        for task_id in sorted(self.failed):
             entry = state.get(task_id)
+            self.failed.discard(task_id)
             if entry is None or entry["status"] != "failed" or task_id in self.retry_at:
                 continue
             final = entry.get("failure", {}).get("final", False)
