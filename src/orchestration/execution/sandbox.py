@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 # How often a git command that lost a race for one of git's lock files is run again.
-_ATTEMPTS = 6
+_ATTEMPTS = 8
 # First pause (seconds) before such a retry; it doubles each time, with jitter.
 _PAUSE = 0.02
 # How often create_sandbox clears what is at its path and branch and tries again.
