@@ -34,6 +34,7 @@ import socket
 import subprocess
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -515,7 +516,12 @@ class Runner:
         try:
             outcome = self._attempt_outcome(attempt)
         except Exception as bug:  # a bug must not leave the task running forever
-            outcome = _Outcome(attempt, FailureMode.INTERNAL, f"{type(bug).__name__}: {bug}")
+            trace = attempt.logs / "internal-error.txt"
+            with contextlib.suppress(OSError):
+                attempt.logs.mkdir(parents=True, exist_ok=True)
+                trace.write_text("".join(traceback.format_exception(bug)))
+            why = f"{type(bug).__name__}: {bug} (a bug in the engine; traceback in {trace})"
+            outcome = _Outcome(attempt, FailureMode.INTERNAL, why)
         if outcome.failure is not None:
             self._keep(attempt)
         self.done.put(outcome)
@@ -667,7 +673,7 @@ class Runner:
         """Classify an ended attempt and gather its evidence (AIDER-INT-008)."""
         from .adapters import AttemptRefused, excluded_change, result_document
         from .rules import run_rules
-        from .sandbox import Sandbox, changes
+        from .sandbox import Sandbox, SandboxError, changes
 
         task = attempt.task
         if attempt.sandbox is None:
@@ -702,9 +708,16 @@ class Runner:
         for name in ("stdout.log", "stderr.log"):
             keep_tail(attempt.logs / name)
         sandbox = attempt.sandbox
+        found = None
         if sandbox is not None and sandbox.path.is_dir():
-            found = changes(sandbox)
-            attempt.pristine = found.pristine
+            try:
+                found = changes(sandbox)
+            except SandboxError as error:
+                if failure is None:
+                    failure, reason = FailureMode.SANDBOX, str(error)
+        if sandbox is not None and found is not None:
+            # Post-execution rules may leave files: only an attempt without them stays pristine.
+            attempt.pristine = found.pristine and not task.validation_rules.post_execution
             evidence["diff"] = {
                 "files_changed": list(found.files_changed),
                 "insertions": found.insertions,
