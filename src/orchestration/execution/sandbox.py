@@ -242,18 +242,20 @@ def reuse_sandbox(
     ``base`` (a full sha) and every file git does not track is removed, so
     the attempt starts from exactly what :func:`create_sandbox` would give it,
     for two cheap git processes instead of a checkout of the whole tree (one
-    when the worktree is ``pristine``, see :class:`Changes`). The previous
-    attempt's branch and commits stay.
+    that only creates the branch when the worktree is ``pristine`` at
+    ``base``, see :class:`Changes`). The previous attempt's branch and
+    commits stay.
 
     Raises:
         SandboxError: git cannot switch or clean the worktree (the caller
             creates a fresh one instead).
     """
     branch = f"task/{task_id}/{attempt}"
-    steps: list[tuple[str, ...]] = [("checkout", "--quiet", "--force", "-B", branch, base)]
-    if not pristine:  # see Changes.pristine
-        steps.append(("clean", "--quiet", "-fdx"))
-    for args in steps:
+    # Pristine: HEAD is base and nothing else is there, so a new branch is all it takes.
+    if pristine and _git(path, "switch", "--quiet", "--create", branch).returncode == 0:
+        return Sandbox(path, branch, base)
+    for args in (("checkout", "--quiet", "--force", "-B", branch, base),
+                 ("clean", "--quiet", "-fdx")):  # fmt: skip
         done = _git(path, *args)
         if done.returncode != 0:
             msg = (
