@@ -132,16 +132,21 @@ def test_a_claim_that_never_started_is_abandoned_without_spending_a_retry(
     assert verify(pipeline, load_lifecycles(pipeline)) == []
 
 
+def _fail_for_good(store: Store, pipeline: Path) -> None:
+    """Task a (one retry allowed) fails with a mode the catalog does not retry."""
+    store.sync(load_tasks(pipeline).tasks)
+    write_heartbeat(store.leases, "run-1")
+    epoch = _claim(store, "a")
+    with store.transaction() as tx:
+        tx.finish("a", epoch, "fail", reason="FM-PRE-VALIDATION: git_clean failed",
+                  failure={"mode": "FM-PRE-VALIDATION", "final": True})  # fmt: skip
+
+
 def test_a_final_failure_blocks_dependents_even_with_retries_left_ERR_FM_006(
     pipeline: Path,
 ) -> None:
     with _open(pipeline) as store:
-        store.sync(load_tasks(pipeline).tasks)
-        write_heartbeat(store.leases, "run-1")
-        epoch = _claim(store, "a")
-        with store.transaction() as tx:
-            tx.finish("a", epoch, "fail", reason="FM-PRE-VALIDATION: git_clean failed",
-                      failure={"mode": "FM-PRE-VALIDATION", "final": True})  # fmt: skip
+        _fail_for_good(store, pipeline)
         statuses = {t: e["status"] for t, e in store.state.tasks.items()}
     assert statuses == {"a": "failed", "b": "blocked", "c": "blocked", "d": "ready"}
     fail = next(line for line in _journal(pipeline) if line["trigger"] == "fail")
@@ -176,12 +181,7 @@ def test_a_person_may_retry_a_final_failure_while_retries_remain_SM_DEF_007(
     pipeline: Path,
 ) -> None:
     with _open(pipeline) as store:
-        store.sync(load_tasks(pipeline).tasks)
-        write_heartbeat(store.leases, "run-1")
-        epoch = _claim(store, "a")
-        with store.transaction() as tx:
-            tx.finish("a", epoch, "fail", reason="FM-PRE-VALIDATION: git_clean failed",
-                      failure={"mode": "FM-PRE-VALIDATION", "final": True})  # fmt: skip
+        _fail_for_good(store, pipeline)
         store.apply("a", "retry", reason="FM-PRE-VALIDATION: repository cleaned by hand")
         statuses = {t: e["status"] for t, e in store.state.tasks.items()}
     assert statuses["a"] == "ready" and statuses["b"] == "blocked"  # b waits for `unblock`
