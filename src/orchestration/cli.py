@@ -587,7 +587,7 @@ def run_(
     options = RunOptions.configured(os.environ, max_workers=max_workers, workstream=workstream,
                                     target=target, fail_fast=fail_fast)  # fmt: skip
     if dry_run:
-        planned = plan_run(project.root, loaded.tasks, options)
+        planned = plan_run(project.root, loaded.tasks, options, loaded.files)
         if fmt == "json":
             _emit_json({"order": planned.order, "deadlocks": planned.deadlocks,
                         "waiting_for_people": planned.waiting})  # fmt: skip
@@ -601,7 +601,8 @@ def run_(
             raise OrchestrationError(msg)
         return
     progress = Progress(fmt)
-    runner = Runner(project.root, loaded.tasks, load_lifecycles(project.root), options, progress)
+    lifecycles = load_lifecycles(project.root)
+    runner = Runner(project.root, loaded.tasks, lifecycles, options, progress, loaded.files)
     summary = runner.run()
     progress.close(summary.document())
     if summary.exit_code:

@@ -460,3 +460,11 @@ def test_a_runner_frozen_around_its_claim_never_runs_what_it_lost_CONC_REG_011(
     assert [line["trigger"] for line in lines].count("complete") == 1
     assert [line["trigger"] for line in lines].count("refuse") == 1
     assert verify(root, load_lifecycles(root)) == []
+
+
+def test_a_dependency_cycle_stops_run_before_anything_starts_DAG_VIEW_001(tmp_path: Path) -> None:
+    root = pipeline(tmp_path / "p", task("a", "true", dependencies=["b"]),
+                    task("b", "true", dependencies=["a"]))  # fmt: skip
+    done = run(root)
+    assert done.returncode == 1 and "cycle" in done.stderr and "tasks/ws/a.json" in done.stderr
+    assert not (root / ".state" / "transitions.jsonl").exists()

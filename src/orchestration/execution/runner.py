@@ -204,7 +204,9 @@ class Runner:
         lifecycles: Mapping[str, Lifecycle],
         options: RunOptions,
         emit: Callable[[dict[str, Any]], None],
+        files: Mapping[str, str] | None = None,
     ) -> None:
+        """Prepare a run of ``tasks`` (validated); ``files`` (task id → file) locate a cycle."""
         from .sandbox import repository_of, resolve_commit
 
         self.root = root
@@ -230,7 +232,7 @@ class Runner:
             workstream=options.workstream,
             target=options.target,
         )
-        self.slack = _slack(root)
+        self.slack = _slack(tasks, files)
         self.random = random.Random()
         self.done: queue.Queue[_Outcome] = queue.Queue()
         self.running: dict[str, _Attempt] = {}
@@ -1052,18 +1054,20 @@ def _deadlocks(tasks: Mapping[str, Task], scope: set[str]) -> list[str]:
     ]
 
 
-def _slack(root: Path) -> dict[str, float]:
-    from ..bulk import gc_paused
-    from ..planning.inputs import plan_inputs
-    from ..planning.plan import build_plan
+def _slack(tasks: Mapping[str, Task], files: Mapping[str, str] | None) -> dict[str, float]:
+    """Each task's slack on the plan, from the tasks already loaded (no file read again)."""
+    from ..planning.plan import PlanTask, build_plan
 
-    with gc_paused():
-        tasks, files = plan_inputs(root)
-        plan = build_plan(tasks, files)
+    plan = build_plan({t: PlanTask.of(task) for t, task in tasks.items()}, files)
     return {task_id: slot.slack for task_id, slot in plan.schedule.items()}
 
 
-def dry_run(root: Path, tasks: Mapping[str, Task], options: RunOptions) -> DryRun:
+def dry_run(
+    root: Path,
+    tasks: Mapping[str, Task],
+    options: RunOptions,
+    files: Mapping[str, str] | None = None,
+) -> DryRun:
     """The dispatch order and potential deadlocks, reading ``.state/`` and writing nothing."""
     from ..state.snapshot import read_snapshot
 
@@ -1077,7 +1081,7 @@ def dry_run(root: Path, tasks: Mapping[str, Task], options: RunOptions) -> DryRu
         workstream=options.workstream,
         target=options.target,
     )
-    order = dispatch_order(dependencies, entries, _slack(root), scope)
+    order = dispatch_order(dependencies, entries, _slack(tasks, files), scope)
     waiting = [t for t in order if tasks[t].type == "manual"]
     _resources(root, tasks)
     return DryRun(order, _deadlocks(tasks, scope), waiting)
