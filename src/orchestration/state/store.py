@@ -169,9 +169,7 @@ class Transaction:
     def _guards(self, task_id: str) -> dict[str, bool]:
         entry = self.entry(task_id)
         return {
-            "dependencies_succeeded": all(
-                self.status(dep) in DONE for dep in entry.get("dependencies", ())
-            ),
+            "dependencies_succeeded": self.ready_to_run(task_id),
             # A person may retry a final failure while retries remain; the
             # engine never does (see _failed_for_good).
             "attempts_remaining": entry.get("retry_count", 0) < entry.get("max_retries", 0),
@@ -349,7 +347,7 @@ class Transaction:
 
     def ready_to_run(self, task_id: str) -> bool:
         """Whether every dependency of the task succeeded or was skipped."""
-        return self._guards(task_id)["dependencies_succeeded"]
+        return all(self.status(dep) in DONE for dep in self.entry(task_id).get("dependencies", ()))
 
     def enqueue_if_ready(self, task_id: str, *, reason: str) -> None:
         """``enqueue`` a pending task whose dependencies are all done (SM-DEF-005)."""
@@ -611,10 +609,13 @@ class Store:
                     tx.apply(task_id, "cancel" if declared == "cancelled" else "skip",
                              reason="declared in the task file")  # fmt: skip
             for task_id in tasks:
-                if tx.status(task_id) == "ready" and not tx.ready_to_run(task_id):
+                status = tx.status(task_id)
+                if status == "ready" and not tx.ready_to_run(task_id):
                     tx.record(task_id, "requeue", "pending", actor="engine",
                               reason="a new dependency is not done yet")  # fmt: skip
-                tx.enqueue_if_ready(task_id, reason="dependencies done")
+                    status = "pending"
+                if status == "pending":
+                    tx.enqueue_if_ready(task_id, reason="dependencies done")
         return tx.lines
 
     # --- the snapshot -----------------------------------------------------------
