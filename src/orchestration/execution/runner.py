@@ -24,8 +24,8 @@ gives their leases back with ``release`` (EXEC-DOC-007, CONC-REG-009).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
+import heapq
 import os
 import queue
 import random
@@ -477,10 +477,8 @@ class Runner:
         fresh = (ready & self.scope) - queued - self.manual
         if fresh:
             blocked = self._refuse_incapable(fresh)
-            for task_id in fresh - blocked:
-                bisect.insort(
-                    self.queue, (dispatch_key(task_id, state[task_id], self.slack), task_id)
-                )
+            new = sorted((dispatch_key(t, state[t], self.slack), t) for t in fresh - blocked)
+            self.queue = list(heapq.merge(self.queue, new))  # both sorted: linear
         return [t for _, t in self.queue]
 
     def _refuse_incapable(self, candidates: set[str]) -> set[str]:
