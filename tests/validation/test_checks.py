@@ -467,33 +467,6 @@ def test_COMPLIANCE_008_every_check_has_a_breaking_fixture() -> None:
     assert sorted(case.check for case in CASES) == sorted(c.name for c in all_checks())
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.check)
-def test_COMPLIANCE_008_check_reports_the_violation_where_it_is(
-    case: Case, repo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert_reported(case, repo, capsys)
-
-
-def assert_reported(case: Case, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    case.breakage(repo)
-    family = case.requirement.rsplit("-", 1)[0]  # only its section: the others are not at stake
-    code, report = validate(repo, "--section", family, capsys=capsys)
-    found = [
-        p
-        for r in report["requirements"]
-        for p in r["problems"]
-        if p["requirement"] == case.requirement and p["file"] == case.file
-    ]
-    assert found, problems_of(report)
-    if case.line is not None:
-        assert found[0]["line"] == case.line
-    level = next(r["level"] for r in report["requirements"] if r["id"] == case.requirement)
-    assert code == (1 if level == "MUST" else 0)
-    result = next(r for r in report["requirements"] if r["id"] == case.requirement)
-    assert result["outcome"] == "fail"
-    assert case.check in result["checks"]
-
-
 RUN_REQUIREMENTS = (
     "CONC-REG-006", "CONC-REG-007", "CONC-REG-010", "CONC-REG-011", "CONC-REG-012",
     "ERR-FM-007", "AIDER-INT-005", "AIDER-INT-007", "AIDER-INT-008",
@@ -549,8 +522,27 @@ RUN_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("case", RUN_CASES, ids=lambda case: case.breakage.__name__)
-def test_run_checks_report_each_violation_where_it_is(
+@pytest.mark.parametrize(
+    "case", CASES + RUN_CASES, ids=lambda case: f"{case.check}-{case.breakage.__name__}"
+)
+def test_COMPLIANCE_008_check_reports_the_violation_where_it_is(
     case: Case, repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert_reported(case, repo, capsys)
+    """Every check (and the run checks once per kind of violation) names ID, file and line."""
+    case.breakage(repo)
+    family = case.requirement.rsplit("-", 1)[0]  # only its section: the others are not at stake
+    code, report = validate(repo, "--section", family, capsys=capsys)
+    found = [
+        p
+        for r in report["requirements"]
+        for p in r["problems"]
+        if p["requirement"] == case.requirement and p["file"] == case.file
+    ]
+    assert found, problems_of(report)
+    if case.line is not None:
+        assert found[0]["line"] == case.line
+    level = next(r["level"] for r in report["requirements"] if r["id"] == case.requirement)
+    assert code == (1 if level == "MUST" else 0)
+    result = next(r for r in report["requirements"] if r["id"] == case.requirement)
+    assert result["outcome"] == "fail"
+    assert case.check in result["checks"]
