@@ -54,6 +54,7 @@ from ..state.attempts import (
     attempt_status,
     keep_tail,
     read_attempt,
+    remove_heartbeat,
     wrap,
     write_attempt,
     write_evidence,
@@ -281,7 +282,7 @@ class Runner:
                 signal.signal(number, handler)
             self._stop_heartbeat.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            (self.files.leases / f"{_safe(self.holder)}.json").unlink(missing_ok=True)
+            remove_heartbeat(self.files.leases, self.holder)
         self._summarise()
         return self.summary
 
@@ -991,10 +992,6 @@ class Runner:
 
 def _worker_id(attempt: _Attempt) -> str:
     return attempt.worker.id if attempt.worker is not None else "adopted"
-
-
-def _safe(holder: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in holder)
 
 
 def _install(handler: Callable[[int, Any], None]) -> list[tuple[int, Any]]:

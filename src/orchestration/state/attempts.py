@@ -43,6 +43,7 @@ __all__ = [
     "keep_tail",
     "lease_expiry",
     "read_attempt",
+    "remove_heartbeat",
     "write_attempt",
     "write_heartbeat",
     "wrap",
@@ -174,6 +175,11 @@ def write_heartbeat(folder: Path, holder: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     data = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
     write_atomic(_heartbeat_path(folder, holder), orjson.dumps(data), durable=False)
+
+
+def remove_heartbeat(folder: Path, holder: str) -> None:
+    """Forget ``holder``'s heartbeat (it stopped, holding no lease)."""
+    _heartbeat_path(folder, holder).unlink(missing_ok=True)
 
 
 def heartbeat_of(folder: Path, holder: str) -> float | None:

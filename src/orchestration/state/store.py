@@ -67,6 +67,25 @@ def _snapshot_seq(path: Path) -> int:
     return int(found[1]) if found else -1
 
 
+def _journal_line(
+    entity: str,
+    entity_id: str,
+    source: str | None,
+    dest: str | None,
+    trigger: str,
+    *,
+    actor: str,
+    reason: str = "",
+    severity: str = "info",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A journal line (STATE-OBS-004) before its commit numbers and stamps it."""
+    return {
+        "seq": 0, "ts": "", "entity": entity, "id": entity_id, "from": source, "to": dest,
+        "trigger": trigger, "actor": actor, "reason": reason, "severity": severity, **extra,
+    }  # fmt: skip
+
+
 class StateError(OrchestrationError):
     """The state cannot be opened or written (read-only, full disk, ...)."""
 
@@ -106,19 +125,11 @@ class Transaction:
         """Add one line about a task, already decided, to the transaction."""
         known = task_id in self.overlay or task_id in self.store.state.tasks
         entry = dict(self.entry(task_id)) if known else {}
-        record = {
-            "seq": 0,  # numbered at commit
-            "ts": "",
-            "entity": "task",
-            "id": task_id,
-            "from": entry.get("status"),
-            "to": dest,
-            "trigger": trigger,
-            "actor": line.pop("actor", self.actor),
-            "reason": line.pop("reason", ""),
-            "severity": line.pop("severity", "info"),
-            **line,
-        }
+        record = _journal_line(
+            "task", task_id, entry.get("status"), dest, trigger,
+            actor=line.pop("actor", self.actor), reason=line.pop("reason", ""),
+            severity=line.pop("severity", "info"), **line,
+        )  # fmt: skip
         self.lines.append(record)
         if trigger == "archive":
             self.overlay[task_id] = {**entry, "status": None}
@@ -152,13 +163,13 @@ class Transaction:
             TransitionRejected: the lifecycle does not allow it (SM-DEF-006).
         """
         lifecycle = self.store.lifecycles["task"]
-        dest = lifecycle.apply(task_id, self.status(task_id), trigger, self._guards(task_id))
+        guards = self._guards(task_id)
+        dest = lifecycle.apply(task_id, self.status(task_id), trigger, guards)
         if severity is None:
             severity = "info"
         if dest == "failed":  # ERR-FM-007: warning while a retry remains, error when final
             final = line.get("failure", {}).get("final", False)
-            remaining = self._guards(task_id)["attempts_remaining"]
-            severity = "warning" if remaining and not final else "error"
+            severity = "warning" if guards["attempts_remaining"] and not final else "error"
         self.record(
             task_id, trigger, dest, reason=reason, actor=actor or self.actor, severity=severity,
             **line,
@@ -249,11 +260,10 @@ class Transaction:
             self.apply(task_id, trigger, reason=reason, actor=f"worker:{worker}", **extra)
             return None
         entry = self.entry(task_id)
-        self.lines.append({
-            "seq": 0, "ts": "", "entity": "lease", "id": task_id, "from": entry["status"],
-            "to": entry["status"], "trigger": "refuse", "actor": self.actor,
-            "reason": f"FM-LEASE-EXPIRED: late {trigger} refused: {problem}", "severity": "warning",
-        })  # fmt: skip
+        self.lines.append(_journal_line(
+            "lease", task_id, entry["status"], entry["status"], "refuse", actor=self.actor,
+            reason=f"FM-LEASE-EXPIRED: late {trigger} refused: {problem}", severity="warning",
+        ))  # fmt: skip
         lease = entry.get("lease")
         if lease is not None and lease["epoch"] == epoch:
             self.expire(task_id, f"{problem}; its late {trigger} was refused", started=started)
@@ -285,12 +295,11 @@ class Transaction:
         epoch = int(entry.get("epoch", 0)) + 1
         lease = {"holder": holder, "worker": worker, "epoch": epoch,
                  "granted": round(time.time(), 3), "ttl": ttl}  # fmt: skip
-        line = {
-            "seq": 0, "ts": "", "entity": "lease", "id": task_id, "from": entry["status"],
-            "to": entry["status"], "trigger": "adopt", "actor": f"worker:{worker}",
-            "reason": f"attempt {entry.get('attempt', 0)} of {old['holder']} adopted by "
-            f"{holder} (epoch {epoch})", "severity": "warning", "lease": lease,
-        }  # fmt: skip
+        line = _journal_line(
+            "lease", task_id, entry["status"], entry["status"], "adopt", actor=f"worker:{worker}",
+            reason=f"attempt {entry.get('attempt', 0)} of {old['holder']} adopted by {holder} "
+            f"(epoch {epoch})", severity="warning", lease=lease,
+        )  # fmt: skip
         self.lines.append(line)
         entry = dict(entry)
         fold(entry, line)
@@ -318,13 +327,9 @@ class Transaction:
         else:
             facts = {"lease_expired": trigger == "lose"}  # the caller saw the heartbeat stop
             dest = lifecycle.apply(worker_id, status or "(unknown)", trigger, facts)
-        line: dict[str, Any] = {
-            "seq": 0, "ts": "", "entity": "worker", "id": worker_id, "from": status, "to": dest,
-            "trigger": trigger, "actor": self.actor, "reason": reason, "severity": "info",
-        }  # fmt: skip
-        if data is not None:
-            line["data"] = data
-        self.lines.append(line)
+        extra: dict[str, Any] = {} if data is None else {"data": data}
+        self.lines.append(_journal_line("worker", worker_id, status, dest, trigger,
+                                       actor=self.actor, reason=reason, **extra))  # fmt: skip
         self.workers[worker_id] = {**current, **(data or {}), "status": dest}
         return dest
 
@@ -456,8 +461,11 @@ class Store:
                 f"cut {len(tail.torn)} bytes of an unfinished transaction at the end of "
                 f"{self.journal.path.name}"
             )
+        kind = "journal_repaired"
         for repair in self.repairs:
-            self._commit([self._event("journal_repaired", repair, "warning")])
+            event = _journal_line("engine", kind, None, None, kind, actor="engine", reason=repair,
+                                 severity="warning")  # fmt: skip
+            self._commit([event])
         if self.state.last_seq != self._written_seq:
             self._write_snapshot()
 
@@ -549,12 +557,6 @@ class Store:
         with self.transaction() as tx:
             tx.apply(task_id, trigger, reason=reason)
         return tx.lines
-
-    def _event(self, kind: str, reason: str, severity: str) -> dict[str, Any]:
-        return {
-            "seq": 0, "ts": "", "entity": "engine", "id": kind, "from": None, "to": None,
-            "trigger": kind, "actor": "engine", "reason": reason, "severity": severity,
-        }  # fmt: skip
 
     def _commit(self, lines: list[dict[str, Any]]) -> None:
         stamp = now()
