@@ -23,14 +23,15 @@ DAG of ``bench/plan.py``, 100 tasks per workstream), commits them, creates the
 state with ``orchestration sync``, then times from the start of
 ``run -j 1 --format json`` to its first journal line whose trigger is
 ``start`` (the first dispatch), and kills the run there (its whole process
-group, SIGKILL). The first run has an empty plan cache; the run is then
+group, SIGKILL). The first run has an empty cache (it reads and checks
+every task file, then caches what ``run`` needs of them); the run is then
 restarted 3 times on the state the killed ones left (warm cache, a lease
 held by a dead runner) and the best restart is the headline, against the
 spec's target of at most 2 s. Floors measured in the same run: reading and
 parsing every task file (``bench/plan.py``'s floor) and
 ``status --format json`` (reading the state).
 
-Every temporary file, and every plan cache (``XDG_CACHE_HOME``), lives in a
+Every temporary file, and every cache (``XDG_CACHE_HOME``), lives in a
 temporary folder removed at the end, never in the user's.
 
     python bench/run.py                  # 1,000 tasks, 4 workers
@@ -214,7 +215,7 @@ def resume(count: int, scratch: Path, env: dict[str, str]) -> None:
     say(f"tasks {count} (set-up {time.perf_counter() - began:.0f} s, sync {sync:.2f} s)")
     say(f"floor  read + parse every task file:  {floor:7.2f} s  (best of {REPEAT})")
     say(f"floor  status --format json:          {status:7.2f} s  (best of {REPEAT})")
-    say(f"run    first dispatch, first run:     {first:7.2f} s  (empty plan cache)")
+    say(f"run    first dispatch, first run:     {first:7.2f} s  (empty cache)")
     say(f"run    first dispatch, restarted:     {restart:7.2f} s  (best of "
         f"{', '.join(f'{s:.2f}' for s in restarts)}; target <= {TARGET_RESUME_S:g} s, "
         f"CONC-REG-014: {verdict})")  # fmt: skip

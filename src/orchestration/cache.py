@@ -19,9 +19,11 @@ every problem is reported on every run.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,15 @@ import orjson
 from . import __version__
 from .atomic import write_atomic
 
-__all__ = ["cache_file", "read", "signature", "signature_of", "write"]
+__all__ = [
+    "cache_file",
+    "read",
+    "read_signed",
+    "signature",
+    "signature_later",
+    "signature_of",
+    "write",
+]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -87,6 +97,68 @@ def signature_of(
     digest.update(("\0" + " ".join(map(str, sizes))).encode())
     digest.update(("\0" + " ".join(map(str, times))).encode())
     return digest.hexdigest()
+
+
+def signature_later(
+    code: Sequence[str], files: Callable[[], Iterable[tuple[str, str]]]
+) -> Callable[[], str | None]:
+    """Start taking :func:`signature` of ``files()`` in a forked process; a call waits for it.
+
+    At 100k files the ``stat`` calls alone take half a second, which the
+    caller spends meanwhile on its own work. Where ``fork`` is missing, or
+    threads run, the key is taken in this process, when asked for.
+
+    Args:
+        code: as for :func:`signature`.
+        files: ``(name, path)`` of each input file, listed in the child.
+
+    Returns:
+        A function returning the key, or ``None`` when it could not be
+        taken (a file vanished meanwhile: treat it as a miss).
+    """
+
+    def take() -> str | None:
+        try:
+            listed = list(files())
+            return signature(code, ((name, os.stat(path)) for name, path in listed))
+        except OSError:
+            return None
+
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return take  # forking a process with threads risks a lock held by one of them
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: take the key, send it, and leave without running any cleanup
+        try:
+            gc.disable()  # nothing to collect, and no copy of the parent's pages to touch
+            os.close(read_end)
+            key = take()
+            os.write(write_end, key.encode() if key else b"")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+
+    def wait() -> str | None:
+        with os.fdopen(read_end, "rb") as pipe:
+            sent = pipe.read()
+        os.waitpid(pid, 0)
+        return sent.decode() or None
+
+    return wait
+
+
+def read_signed(path: Path) -> tuple[str, Any] | None:
+    """The signature and data cached at ``path``, whatever the signature; ``None`` if none.
+
+    For a caller that takes the key meanwhile (:func:`signature_later`) and
+    compares it after.
+    """
+    try:
+        document = orjson.loads(path.read_bytes())
+        signed = document["signature"], document["data"]
+    except (OSError, orjson.JSONDecodeError, LookupError, TypeError):
+        return None  # no cache, or one we cannot read: a miss
+    return signed if type(signed[0]) is str else None
 
 
 def read(path: Path, key: str) -> Any:

@@ -8,15 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestration.execution.definitions import Definitions, load_definitions
 from orchestration.execution.runner import Runner, RunOptions
 from orchestration.lifecycles import load_lifecycles
 from orchestration.state.views import verify
-from orchestration.tasks.loading import load_tasks
 from runs import FAST, evidence, journal, pipeline, run, snapshot, statuses, task
 
 # --- dispatch and success ---------------------------------------------------------------
@@ -171,11 +172,11 @@ def test_a_timeout_stops_the_whole_process_group_ERR_FM_004(tmp_path: Path) -> N
 def test_a_process_ignoring_sigterm_is_killed_after_the_grace_ERR_FM_004(tmp_path: Path) -> None:
     root = pipeline(tmp_path / "p",
                     task("stubborn", "trap '' TERM; sleep 60", execution={"timeout_seconds": 1}))  # fmt: skip
-    tasks = load_tasks(root).tasks
+    load = partial(load_definitions, root)
     events: list[dict[str, Any]] = []
     options = RunOptions(max_workers=1, kill_grace=0.5)
     started = time.monotonic()
-    summary = Runner(root, tasks, load_lifecycles(root), options, events.append).run()
+    summary = Runner(root, load, load_lifecycles(root), options, events.append).run()
     assert time.monotonic() - started < 10
     assert summary.failed == ["stubborn"]
     assert any(e["reason"].startswith("FM-TIMEOUT") for e in events if e["trigger"] == "fail")
@@ -468,3 +469,82 @@ def test_a_dependency_cycle_stops_run_before_anything_starts_DAG_VIEW_001(tmp_pa
     done = run(root)
     assert done.returncode == 1 and "cycle" in done.stderr and "tasks/ws/a.json" in done.stderr
     assert not (root / ".state" / "transitions.jsonl").exists()
+
+
+# --- definitions: cached, and validated again when dispatched ----------------------------
+
+
+def test_a_task_file_made_invalid_after_the_cache_was_written_never_runs(tmp_path: Path) -> None:
+    out = tmp_path / "ran"
+    root = pipeline(tmp_path / "p", task("a", f"echo a >> {out}"), task("b", f"echo b >> {out}"))
+    assert run(root, "--dry-run").returncode == 0  # checks the files and caches them
+    path = root / "tasks" / "ws" / "b.json"
+    path.write_text(path.read_text().replace('"timeout_seconds": 30', '"timeout_seconds": 0'))
+    done = run(root)
+    assert done.returncode == 1
+    assert "tasks/ws/b.json" in done.stderr and "/execution/timeout_seconds" in done.stderr
+    assert not out.exists()  # nothing ran: the definitions are refused whole
+
+
+def _sync(root: Path) -> None:
+    """``orchestration sync``: the state exists, so that a run resumes (and syncs nothing)."""
+    command = [sys.executable, "-m", "orchestration", "--root", str(root), "sync"]
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def test_a_task_file_made_invalid_while_the_run_goes_on_is_blocked_not_run(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ran"
+    root = pipeline(tmp_path / "p", task("a", f"echo a >> {out}"),
+                    task("b", f"echo b >> {out}", dependencies=["a"]),
+                    task("c", f"echo c >> {out}", dependencies=["b"]))  # fmt: skip
+    _sync(root)
+
+    def load() -> Definitions:
+        definitions = load_definitions(root)  # valid when loaded ...
+        path = root / "tasks" / "ws" / "b.json"  # ... and edited before b is dispatched
+        path.write_text(path.read_text().replace('"shell"', '"bash"'))
+        return definitions
+
+    events: list[dict[str, Any]] = []
+    summary = Runner(root, load, load_lifecycles(root), RunOptions(max_workers=1),
+                     events.append).run()  # fmt: skip
+    assert out.read_text() == "a\n"
+    assert summary.blocked == ["b", "c"] and summary.exit_code == 1
+    [block] = [e for e in events if e["id"] == "b" and e["trigger"] == "block"]
+    assert block["reason"].startswith("invalid definition: tasks/ws/b.json:")
+    assert "/type" in block["reason"] and "unblock" in block["reason"]
+
+
+def test_a_task_edited_after_it_was_synced_is_blocked_not_run(tmp_path: Path) -> None:
+    out = tmp_path / "ran"
+    root = pipeline(tmp_path / "p", task("a", f"echo a >> {out}"),
+                    task("b", f"echo b >> {out}", dependencies=["a"]))  # fmt: skip
+    _sync(root)
+
+    def load() -> Definitions:
+        definitions = load_definitions(root)
+        path = root / "tasks" / "ws" / "b.json"
+        path.write_text(path.read_text().replace('"Task b"', '"Task b", "priority": 5'))
+        return definitions
+
+    events: list[dict[str, Any]] = []
+    summary = Runner(root, load, load_lifecycles(root), RunOptions(max_workers=1),
+                     events.append).run()  # fmt: skip
+    assert out.read_text() == "a\n" and summary.blocked == ["b"]
+    [block] = [e for e in events if e["id"] == "b" and e["trigger"] == "block"]
+    assert "edited after this run synced it" in block["reason"]
+    again = run(root)  # syncs the edit; b stays blocked until a person unblocks it
+    assert again.returncode == 1 and statuses(root)["b"] == "blocked"
+    assert snapshot(root)["tasks"]["b"]["priority"] == 5
+
+
+def test_a_resumed_run_of_an_unchanged_pipeline_syncs_nothing(tmp_path: Path) -> None:
+    root = pipeline(tmp_path / "p", task("a", "true"), task("b", "true", dependencies=["a"]))
+    assert run(root, "--target", "a").returncode == 0
+    done = run(root, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    triggers = [json.loads(line).get("trigger") for line in done.stdout.splitlines()]
+    assert "create" not in triggers and "redefine" not in triggers
+    assert statuses(root) == {"a": "succeeded", "b": "succeeded"}

@@ -2,20 +2,24 @@
 
 Stability: provisional (``run``'s flags, events and exit codes are stable).
 
-One thread (the caller's) owns every decision and every commit: it syncs the
-definitions, recovers what a crashed runner left (:meth:`Runner._recover`),
-then loops: collect finished attempts and commit their outcome, sweep expired
-leases of other holders, retry failed tasks whose backoff passed, and claim
-ready tasks for free workers — highest priority, least slack, then id
-(EXEC-DOC-003), on a worker offering every required capability, with every
-resource admitted at once (CONC-REG-002, CONC-REG-004). Claims are checked and
-committed in one store transaction, so several runners on one repository
-never run the same attempt nor overlapping path locks (CONC-REG-011).
+One thread (the caller's) owns every decision and every commit: it opens the
+state, loads and syncs the definitions (:mod:`.definitions`: columns for the
+whole pipeline, a validated model only for each task it dispatches), then
+loops: collect finished attempts and commit their outcome, sweep expired
+leases of other holders and adopt, record or re-run what a crashed runner
+left (CONC-REG-008, CONC-REG-010), retry failed tasks whose backoff passed,
+and claim ready tasks for free workers — highest priority, least slack, then
+id (EXEC-DOC-003), on a worker offering every required capability, with
+every resource admitted at once (CONC-REG-002, CONC-REG-004). Claims are
+checked and committed in one store transaction, so several runners on one
+repository never run the same attempt nor overlapping path locks
+(CONC-REG-011).
 
-Each attempt runs in a worker thread (:func:`_execute`): sandbox, pre rules,
-adapter, the process under the recording wrapper of
-:mod:`orchestration.state.attempts`, evidence, post rules. A separate thread
-renews this runner's leases by heartbeat (CONC-REG-006).
+Each attempt runs in a worker thread, carried out by the
+:class:`~.executor.Executor`: sandbox, pre rules, adapter, the process under
+the recording wrapper of :mod:`orchestration.state.attempts`, evidence, post
+rules. A separate thread renews this runner's leases by heartbeat
+(CONC-REG-006).
 
 Signals: the first SIGINT or SIGTERM stops dispatching and lets attempts
 finish; a second SIGINT stops them (process group SIGTERM, then SIGKILL) and
@@ -31,164 +35,42 @@ import queue
 import random
 import signal
 import socket
-import subprocess
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DefinitionError, OrchestrationError, Problem, UsageError
+from ..errors import DefinitionError, OrchestrationError
 from ..failures import Decision, FailureMode, backoff_seconds, decisions
-from ..registry import Resource, load_capabilities, load_resources
-from ..registry.resources import potential_deadlocks
+from ..registry import load_capabilities
 from ..registry.workers import Worker, load_workers, local_workers
 from ..state import Store
 from ..state.attempts import (
-    AttemptRecord,
     AttemptStatus,
     attempt_status,
-    keep_tail,
     read_attempt,
     remove_heartbeat,
-    wrap,
-    write_attempt,
-    write_evidence,
     write_heartbeat,
 )
 from ..state.layout import Layout, layout
 from ..state.views import dispatch_key
-from .scheduler import Admission, dispatch_order, in_scope
+from .definitions import check_scope
+from .executor import Attempt, Executor, Outcome
+from .options import KILL_GRACE, RunOptions, RunSummary
+from .scheduler import Admission, DryRun, deadlocks, dry_run, in_scope, registry_for
 
 if TYPE_CHECKING:
     from ..lifecycles import Lifecycle
     from ..state import Transaction
-    from ..tasks.model import Task
-    from .sandbox import Sandbox
+    from .definitions import Definitions
 
-__all__ = ["DryRun", "RunOptions", "RunSummary", "Runner", "dry_run"]
+# RunOptions, RunSummary, DryRun and dry_run live beside, re-exported: `run`'s API is here.
+__all__ = ["KILL_GRACE", "DryRun", "RunOptions", "RunSummary", "Runner", "dry_run"]
 
-KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL of a timed-out attempt (ERR-FM-004)
 WAITING = ("pending", "ready", "claimed", "running", "failed")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How ``run`` runs (defaults from the spec's configuration table)."""
-
-    max_workers: int | None = None  # None: the declared workers, or one local per CPU
-    workstream: str | None = None
-    target: str | None = None
-    fail_fast: bool = False
-    ttl: float = 20.0  # leases.ttl_seconds
-    sweep_interval: float = 5.0  # leases.sweep_interval_seconds
-    retry_base: float = 1.0  # retry.base_seconds
-    retry_max: float = 300.0  # retry.max_seconds
-    kill_grace: float = KILL_GRACE
-
-    @classmethod
-    def configured(cls, environ: Mapping[str, str], **given: Any) -> RunOptions:
-        """Options from ``ORCHESTRATOR_*`` variables (the spec's keys), then ``given`` flags.
-
-        Raises:
-            UsageError: a variable is not a positive number (exit 2), naming it.
-        """
-        values: dict[str, Any] = {}
-        for name, key in _ENVIRONMENT.items():
-            text = environ.get(name)
-            if text is None:
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                value = -1.0
-            if not value > 0:
-                msg = f"{name}={text!r} is not a positive number of seconds; unset it or fix it"
-                raise UsageError(msg)
-            values[key] = value
-        return cls(**values, **{k: v for k, v in given.items() if v is not None})
-
-
-_ENVIRONMENT = {
-    "ORCHESTRATOR_LEASES_TTL_SECONDS": "ttl",
-    "ORCHESTRATOR_LEASES_SWEEP_INTERVAL_SECONDS": "sweep_interval",
-    "ORCHESTRATOR_RETRY_BASE_SECONDS": "retry_base",
-    "ORCHESTRATOR_RETRY_MAX_SECONDS": "retry_max",
-}
-
-
-@dataclass
-class RunSummary:
-    """What a run did; ``exit_code`` is 0 only when nothing failed (EXEC-DOC-011)."""
-
-    scope: int = 0
-    succeeded: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)  # for good, in scope, at the end
-    blocked: list[str] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)  # for a person or another worker
-    retries: int = 0
-    refused: int = 0  # late results fenced off
-    adopted: int = 0
-    stopped: str = ""  # why the run stopped early, "" when it did not
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every dispatched task succeeded or was skipped, else 1."""
-        return 1 if self.failed or self.blocked or self.stopped else 0
-
-    def document(self) -> dict[str, Any]:
-        """The summary as the last event of ``run --format json``."""
-        return {
-            "scope": self.scope,
-            "succeeded": len(self.succeeded),
-            "failed": self.failed,
-            "blocked": self.blocked,
-            "waiting": self.waiting,
-            "retries": self.retries,
-            "refused": self.refused,
-            "adopted": self.adopted,
-            "stopped": self.stopped,
-            "exit_code": self.exit_code,
-        }
-
-
-@dataclass
-class _Attempt:
-    """An attempt this runner watches: one it started, or one it adopted."""
-
-    task: Task
-    number: int
-    epoch: int
-    worker: Worker | None  # None when adopted: it occupies no worker of this run
-    folder: Path  # .state/attempts/<task>/<n>
-    logs: Path  # .state/logs/<task>/<n>
-    sandbox: Sandbox | None = None
-    pristine: bool = False  # the sandbox holds exactly its base (see sandbox.Changes)
-    process: subprocess.Popen[bytes] | None = None
-    pid: int | None = None
-    started: float = field(default_factory=time.time)
-    timed_out: bool = False
-    interrupted: bool = False
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    attempt: _Attempt
-    failure: FailureMode | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What ``run --dry-run`` prints: the order, and what stops or waits."""
-
-    order: list[str]
-    deadlocks: list[str]
-    waiting: list[str]
 
 
 def _holder() -> str:
@@ -201,17 +83,21 @@ class Runner:
     def __init__(
         self,
         root: Path,
-        tasks: Mapping[str, Task],
+        load: Callable[[], Definitions],
         lifecycles: Mapping[str, Lifecycle],
         options: RunOptions,
         emit: Callable[[dict[str, Any]], None],
-        files: Mapping[str, str] | None = None,
     ) -> None:
-        """Prepare a run of ``tasks`` (validated); ``files`` (task id → file) locate a cycle."""
+        """Prepare a run of the definitions ``load`` returns (see :mod:`.definitions`).
+
+        ``load`` is called once by :meth:`run`: when a state exists, after
+        opening it, so that a large pipeline's files are checked meanwhile.
+        """
         from .sandbox import repository_of, resolve_commit
 
         self.root = root
-        self.tasks = tasks
+        self.load = load
+        self.definitions: Definitions  # set by _prepare
         self.lifecycles = lifecycles
         self.options = options
         self.emit = emit
@@ -220,43 +106,68 @@ class Runner:
         self.base = resolve_commit(self.repo)  # every attempt of this run starts from it
         self.holder = _holder()
         capabilities = load_capabilities(root)
-        self.resources = _resources(root, tasks)
-        self.admission = Admission(self.resources)
         self.capabilities = capabilities
         self.declared = load_workers(root, capabilities)
         self.count = options.max_workers or os.cpu_count() or 1
         self.workers: list[Worker] = []
         self.decisions, _ = decisions(root)
-        self.scope = in_scope(
-            {t: task.dependencies for t, task in tasks.items()},
-            {t: task.workstream_id for t, task in tasks.items()},
-            workstream=options.workstream,
-            target=options.target,
-        )
-        self.slack = _slack(tasks, files)
         self.random = random.Random()
-        self.done: queue.Queue[_Outcome] = queue.Queue()
-        self.running: dict[str, _Attempt] = {}
+        self.done: queue.Queue[Outcome] = queue.Queue()
+        self.running: dict[str, Attempt] = {}
         self.free: list[Worker] = []
         self.retry_at: dict[str, float] = {}
         self.failed: set[str] = set()  # failed tasks of the scope whose retry is not planned yet
         self.queue: list[tuple[tuple[int, float, str], str]] = []  # see _candidates
-        self.manual = {t for t, task in tasks.items() if task.type == "manual"}  # never dispatched
-        # Worktrees of successful attempts to reuse, and whether each is pristine.
-        self.spare: list[tuple[Sandbox, bool]] = []
-        self._spare_lock = threading.Lock()
         self.draining = False
         self._drained = False
-        self.summary = RunSummary(scope=len(self.scope))
+        self.summary = RunSummary()
         self._stop_heartbeat = threading.Event()
+
+    def _prepare(self, definitions: Definitions) -> None:
+        """What the run derives from the definitions: scope, slack, resources, manual tasks.
+
+        Raises:
+            UsageError: ``--target`` or ``--workstream`` names no task of the pipeline.
+            DefinitionError: a task claims a resource the registry lacks, or
+                more than its capacity.
+        """
+        options = self.options
+        check_scope(definitions, target=options.target, workstream=options.workstream)
+        self.definitions = definitions
+        self.resources = registry_for(self.root, definitions.claiming())
+        self.admission = Admission(self.resources)
+        self.scope = in_scope(
+            definitions.dependencies,
+            definitions.workstreams if options.workstream else {},
+            workstream=options.workstream,
+            target=options.target,
+        )
+        self.slack = definitions.slack
+        self.manual = definitions.manual  # never dispatched
+        self.summary.scope = len(self.scope)
+
+    def _ready(self, definitions: Definitions) -> bool:
+        """Prepare the run of ``definitions``; False when potential deadlocks stop it."""
+        self._prepare(definitions)
+        found = deadlocks(definitions, self.scope)
+        if found:
+            self.summary.stopped = f"{FailureMode.DEADLOCK}: " + "; ".join(found)
+        return not found
 
     # --- the loop ---------------------------------------------------------------------
 
     def run(self) -> RunSummary:
-        """Run until nothing in scope can move; returns the summary."""
-        deadlocks = _deadlocks(self.tasks, self.scope)
-        if deadlocks:
-            self.summary.stopped = f"{FailureMode.DEADLOCK}: " + "; ".join(deadlocks)
+        """Run until nothing in scope can move; returns the summary.
+
+        Raises:
+            DefinitionError: the definitions have problems (see :meth:`_prepare`).
+            UsageError: ``--target`` or ``--workstream`` names no task.
+        """
+        # Resuming, the state is read while the task files' signatures are
+        # taken (see definitions.start_loading); a new pipeline's definitions
+        # are checked before anything under .state/ is created.
+        resuming = self.files.snapshot.exists()
+        if not resuming and not self._ready(self.load()):
             return self.summary
         # Threads start as attempts need them: one per attempt, its own or adopted.
         pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="attempt")
@@ -265,18 +176,22 @@ class Runner:
             with Store.open(self.root, self.lifecycles, actor=self.holder) as store:
                 self.store = store
                 self.pool = pool
+                self.executor = Executor(store, self.holder, self.repo, self.base, self.files,
+                                         self.options.kill_grace)  # fmt: skip
+                if resuming and not self._ready(self.load()):
+                    return self.summary
                 write_heartbeat(self.files.leases, self.holder)
                 beat = threading.Thread(target=self._heartbeat, daemon=True, name="heartbeat")
                 beat.start()
-                for line in store.sync(self.tasks, actor=self.holder):
+                for line in self.definitions.sync(store, self.holder):
                     self.emit(line)
-                self.failed = {t for t in self.scope if store.state.tasks[t]["status"] == "failed"}
+                entries = store.state.tasks.items()
+                self.failed = {t for t, e in entries if e["status"] == "failed"} & self.scope
                 self._start_workers()
                 self._sweep()
                 self._loop()
                 self._stop_workers()
-                for sandbox, _ in self.spare:
-                    self._clean(sandbox)
+                self.executor.clean_spares()
         finally:
             for number, handler in previous:
                 signal.signal(number, handler)
@@ -313,7 +228,7 @@ class Runner:
         takers = self.workers
         for task_id in self.store.ready & self.scope:
             needs = state[task_id].get("capabilities", ())
-            if self.tasks[task_id].type != "manual" and any(w.offers(needs) for w in takers):
+            if task_id not in self.manual and any(w.offers(needs) for w in takers):
                 return True
         # Attempts of other runs may still end (a person's claim holds no lease: not waited for).
         return any(t in self.scope and state[t].get("lease") for t in self.store.active)
@@ -423,7 +338,11 @@ class Runner:
         candidates = self._candidates()
         if not candidates:
             return
-        launched: list[tuple[_Attempt, Worker]] = []
+        # Validate the likely first ones outside the store's lock (the model's import too).
+        for task_id in candidates[: len(self.free)]:
+            with contextlib.suppress(DefinitionError):
+                self.definitions.task(task_id)
+        launched: list[tuple[Attempt, Worker]] = []
 
         def claim(tx: Transaction) -> None:
             held = [tx.entry(t).get("resources", {}) for t in tx.active()]
@@ -441,6 +360,11 @@ class Runner:
                 wanted = entry.get("resources", {})
                 if self.admission.refusal(wanted, held) is not None:
                     continue
+                try:
+                    task = self.definitions.checked(task_id, entry)
+                except DefinitionError as invalid:
+                    _refuse_invalid(tx, task_id, invalid)
+                    continue
                 epoch = tx.claim(
                     task_id, holder=self.holder, worker=worker.id, ttl=self.options.ttl
                 )
@@ -448,22 +372,12 @@ class Runner:
                 tx.worker(worker.id, "assign", reason=f"{task_id} attempt {number}")
                 held.append(wanted)
                 self.free.remove(worker)
-                launched.append((self._attempt(task_id, number, epoch, worker), worker))
+                launched.append((self.executor.attempt(task, number, epoch, worker), worker))
 
         self._commit(claim)
         for attempt, _ in launched:
             self.running[attempt.task.task_id] = attempt
             self.pool.submit(self._execute, attempt)
-
-    def _attempt(self, task_id: str, number: int, epoch: int, worker: Worker | None) -> _Attempt:
-        return _Attempt(
-            self.tasks[task_id],
-            number,
-            epoch,
-            worker,
-            self.files.attempts / task_id / str(number),
-            self.files.logs / task_id / str(number),
-        )
 
     def _candidates(self) -> list[str]:
         """The ready tasks of the scope in dispatch order, kept sorted between calls.
@@ -513,256 +427,8 @@ class Runner:
 
     # --- attempts (worker threads) --------------------------------------------------------
 
-    def _execute(self, attempt: _Attempt) -> None:
-        try:
-            outcome = self._attempt_outcome(attempt)
-        except Exception as bug:  # a bug must not leave the task running forever
-            trace = attempt.logs / "internal-error.txt"
-            with contextlib.suppress(OSError):
-                attempt.logs.mkdir(parents=True, exist_ok=True)
-                trace.write_text("".join(traceback.format_exception(bug)))
-            why = f"{type(bug).__name__}: {bug} (a bug in the engine; traceback in {trace})"
-            outcome = _Outcome(attempt, FailureMode.INTERNAL, why)
-        if outcome.failure is not None:
-            self._keep(attempt)
-        self.done.put(outcome)
-
-    def _keep(self, attempt: _Attempt) -> None:
-        """Keep a failed attempt's worktree for inspection, named after it (CONC-REG-013)."""
-        from .sandbox import keep_sandbox
-
-        if attempt.worker is not None and attempt.sandbox is not None:
-            path = self.files.sandboxes / f"{attempt.task.task_id}.{attempt.number}"
-            attempt.sandbox = keep_sandbox(self.repo, attempt.sandbox, path)
-
-    def _attempt_outcome(self, attempt: _Attempt) -> _Outcome:
-        from .adapters import AttemptRefused, launch
-        from .rules import run_rules
-        from .sandbox import SandboxError
-
-        task = attempt.task
-        environ = dict(os.environ)
-        if attempt.worker is not None:  # ours to start (an adopted one runs already)
-            try:
-                attempt.sandbox = self._sandbox(task.task_id, attempt.number)
-            except SandboxError as error:
-                return _Outcome(attempt, FailureMode.SANDBOX, str(error))
-            sandbox = attempt.sandbox
-            timeout = float(task.execution.timeout_seconds)
-            why = run_rules(
-                "pre_execution", task.validation_rules.pre_execution, sandbox.path, environ, timeout
-            )
-            if why is not None:
-                return _Outcome(attempt, FailureMode.PRE_VALIDATION, why)
-            try:
-                command = launch(
-                    task, sandbox, attempt.number, attempt.logs / "result.json", environ
-                )
-            except AttemptRefused as refused:
-                return _Outcome(attempt, refused.failure_mode, refused.reason)
-            lost = self._spawn(attempt, command.argv, command.env)
-            if lost is not None:
-                return _Outcome(attempt, FailureMode.LEASE_EXPIRED, lost)
-        code = self._wait(attempt)
-        return self._judge(attempt, code)
-
-    def _spawn(self, attempt: _Attempt, argv: tuple[str, ...], env: dict[str, str]) -> str | None:
-        """Start the attempt's process if its lease is still ours; else say why not.
-
-        Under the store's writer lock, so that no sweep of another runner
-        judges the attempt between the check and its record (CONC-REG-007):
-        a runner frozen past its lease never starts what another now owns.
-        """
-        task, sandbox = attempt.task, attempt.sandbox
-        assert sandbox is not None
-        started = time.time()
-        record = AttemptRecord(
-            task.task_id,
-            attempt.number,
-            attempt.epoch,
-            self.holder,
-            started,
-            str(sandbox.path),
-            sandbox.branch,
-            sandbox.base,
-        )
-        write_attempt(attempt.folder, record)  # before the check: a sweep waits for its pid
-        attempt.logs.mkdir(parents=True, exist_ok=True)
-        with (
-            open(attempt.logs / "stdout.log", "wb") as out,
-            open(attempt.logs / "stderr.log", "wb") as err,
-            self.store.transaction(self.holder) as tx,
-        ):
-            lost = tx.lease_problem(task.task_id, attempt.epoch)
-            if lost is not None:
-                return f"{lost}; the process was not started"
-            attempt.started = started
-            attempt.process = subprocess.Popen(
-                wrap(argv, attempt.folder),
-                cwd=sandbox.path,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-            attempt.pid = attempt.process.pid
-        return None
-
-    def _sandbox(self, task_id: str, number: int) -> Sandbox:
-        """A worktree for the attempt: a successful attempt's, reused, or a new one."""
-        from .sandbox import SandboxError, create_sandbox, remove_sandbox, reuse_sandbox
-
-        with self._spare_lock:
-            spare = self.spare.pop() if self.spare else None
-        if spare is not None:
-            sandbox, pristine = spare
-            try:
-                return reuse_sandbox(
-                    self.repo, sandbox.path, task_id, number, self.base, pristine=pristine
-                )
-            except SandboxError:
-                with contextlib.suppress(SandboxError):
-                    remove_sandbox(self.repo, sandbox)
-        path = self.files.sandboxes / f"{task_id}.{number}"  # unique last part: git names by it
-        return create_sandbox(self.repo, path, task_id, number, self.base)
-
-    def _wait(self, attempt: _Attempt) -> int | None:
-        """The attempt's exit code once it ends, stopping it at its timeout; None when lost."""
-        deadline = attempt.started + attempt.task.execution.timeout_seconds
-        while True:
-            if not attempt.timed_out and time.time() >= deadline:
-                attempt.timed_out = True
-                self._kill(attempt)
-            if attempt.process is not None:
-                left = None if attempt.timed_out else max(0.01, deadline - time.time())
-                try:
-                    return attempt.process.wait(timeout=left)
-                except subprocess.TimeoutExpired:
-                    continue
-            status, code = attempt_status(attempt.folder)  # adopted: its wrapper records the exit
-            if status is AttemptStatus.FINISHED:
-                return code
-            if status is AttemptStatus.LOST:
-                return None
-            time.sleep(0.05)
-
-    def _kill(self, attempt: _Attempt) -> None:
-        """SIGTERM to the attempt's process group, SIGKILL after the grace (ERR-FM-004)."""
-        if attempt.pid is None:
-            return
-        pgid = attempt.pid  # the wrapper leads its own session and group
-
-        def escalate() -> None:
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                return
-            end = time.monotonic() + self.options.kill_grace
-            while time.monotonic() < end:
-                try:
-                    os.killpg(pgid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.05)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-
-        threading.Thread(target=escalate, daemon=True, name=f"kill-{pgid}").start()
-
-    def _judge(self, attempt: _Attempt, code: int | None) -> _Outcome:
-        """Classify an ended attempt and gather its evidence (AIDER-INT-008)."""
-        from .adapters import AttemptRefused, excluded_change, result_document
-        from .rules import run_rules
-        from .sandbox import Sandbox, SandboxError, changes
-
-        task = attempt.task
-        if attempt.sandbox is None:
-            record = read_attempt(attempt.folder)
-            if record is not None and record.sandbox:
-                attempt.sandbox = Sandbox(Path(record.sandbox), record.branch, record.base)
-        evidence: dict[str, Any] = {
-            "schema_version": "1.0.0",
-            "task_id": task.task_id,
-            "attempt": attempt.number,
-            "epoch": attempt.epoch,
-            "holder": self.holder,
-            "exit_code": code,
-            "duration_seconds": round(time.time() - attempt.started, 3),
-            "stdout": "stdout.log",
-            "stderr": "stderr.log",
-        }
-        failure: FailureMode | None = None
-        reason = "exit 0"
-        if attempt.interrupted:
-            failure, reason = FailureMode.CRASH, "stopped by the interrupted run"
-        elif code is None:
-            failure, reason = FailureMode.LEASE_EXPIRED, "the attempt's process was lost"
-        elif attempt.timed_out and code != 0:
-            failure = FailureMode.TIMEOUT
-            reason = f"ran past {task.execution.timeout_seconds} s; process group stopped"
-        elif code < 0 or code > 128:
-            number = -code if code < 0 else code - 128
-            failure, reason = FailureMode.CRASH, f"killed by signal {number}"
-        elif code != 0:
-            failure, reason = FailureMode.NONZERO_EXIT, f"exit {code}"
-        for name in ("stdout.log", "stderr.log"):
-            keep_tail(attempt.logs / name)
-        sandbox = attempt.sandbox
-        found = None
-        if sandbox is not None and sandbox.path.is_dir():
-            try:
-                found = changes(sandbox)
-            except SandboxError as error:
-                if failure is None:
-                    failure, reason = FailureMode.SANDBOX, str(error)
-        if sandbox is not None and found is not None:
-            # Post-execution rules may leave files: only an attempt without them stays pristine.
-            attempt.pristine = found.pristine and not task.validation_rules.post_execution
-            evidence["diff"] = {
-                "files_changed": list(found.files_changed),
-                "insertions": found.insertions,
-                "deletions": found.deletions,
-            }
-            evidence["commits"] = list(found.commits)
-            if failure is None:
-                excluded = excluded_change(task, found)
-                if excluded is not None:
-                    failure, reason = FailureMode.EXCLUDED_PATH, excluded
-            if failure is None and code is not None:
-                try:
-                    result = result_document(
-                        task,
-                        exit_code=code,
-                        stdout_path=attempt.logs / "stdout.log",
-                        changes=found,
-                        result_path=attempt.logs / "result.json",
-                    )
-                    evidence["result"] = result
-                    if result["status"] != "succeeded":
-                        failure, reason = FailureMode.NONZERO_EXIT, "its result says failed"
-                except AttemptRefused as refused:
-                    failure, reason = refused.failure_mode, refused.reason
-            if failure is None:
-                why = run_rules(
-                    "post_execution",
-                    task.validation_rules.post_execution,
-                    sandbox.path,
-                    dict(os.environ),
-                    float(task.execution.timeout_seconds),
-                )
-                if why is not None:
-                    failure, reason = FailureMode.POST_VALIDATION, why
-        if failure is not None:
-            evidence["failure"] = {"mode": str(failure), "reason": reason}
-            self._keep(attempt)
-        if attempt.sandbox is not None:
-            evidence["sandbox"] = {
-                "path": str(attempt.sandbox.path),
-                "branch": attempt.sandbox.branch,
-            }
-        write_evidence(attempt.logs, evidence)
-        return _Outcome(attempt, failure, reason)
+    def _execute(self, attempt: Attempt) -> None:
+        self.done.put(self.executor.execute(attempt))
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -792,19 +458,11 @@ class Runner:
                 self.free.append(attempt.worker)
             if found.failure is None and attempt.sandbox is not None:
                 if attempt.worker is not None:  # CONC-REG-013: done with; the next one reuses it
-                    with self._spare_lock:
-                        self.spare.append((attempt.sandbox, attempt.pristine))
+                    self.executor.reuse(attempt.sandbox, attempt.pristine)
                 else:
-                    self.pool.submit(self._clean, attempt.sandbox)
+                    self.pool.submit(self.executor.clean, attempt.sandbox)
 
-    def _clean(self, sandbox: Sandbox) -> None:
-        from .sandbox import SandboxError, remove_sandbox
-
-        # CONC-REG-013 (a failed attempt's stays); one that resists is left to `git worktree prune`
-        with contextlib.suppress(SandboxError, OSError):
-            remove_sandbox(self.repo, sandbox)
-
-    def _record(self, tx: Transaction, outcome: _Outcome) -> None:
+    def _record(self, tx: Transaction, outcome: Outcome) -> None:
         attempt = outcome.attempt
         task_id = attempt.task.task_id
         worker = attempt.worker
@@ -846,7 +504,7 @@ class Runner:
             self.draining = True
             self.summary.stopped = f"{outcome.failure}: {outcome.reason}"
 
-    def _fail(self, tx: Transaction, attempt: _Attempt, outcome: _Outcome) -> str | None:
+    def _fail(self, tx: Transaction, attempt: Attempt, outcome: Outcome) -> str | None:
         assert outcome.failure is not None
         task_id = attempt.task.task_id
         entry = tx.entry(task_id)
@@ -914,13 +572,15 @@ class Runner:
 
     def _sweep(self) -> None:
         """Find expired leases of other holders and adopt, record or re-run their attempts."""
-        adopted: list[_Attempt] = []
+        adopted: list[Attempt] = []
 
         def recover(tx: Transaction) -> None:
             for task_id in sorted(tx.active()):
                 entry = tx.entry(task_id)
                 lease = entry.get("lease")
-                if lease is None or lease["holder"] == self.holder or task_id not in self.tasks:
+                if lease is None or lease["holder"] == self.holder:
+                    continue
+                if task_id not in self.definitions.dependencies:
                     continue
                 if tx.lease_problem(task_id, lease["epoch"]) is None:
                     continue  # alive and well
@@ -940,10 +600,16 @@ class Runner:
                         started=ran,
                     )
                     continue
+                try:
+                    task = self.definitions.checked(task_id, entry)
+                except DefinitionError as invalid:  # it cannot be judged: not adopted
+                    why = "; ".join(p.render().replace("\n ", "") for p in invalid.problems)
+                    tx.expire(task_id, f"its definition is invalid now: {why}", started=True)
+                    continue
                 epoch = tx.adopt(
                     task_id, holder=self.holder, worker=lease["worker"], ttl=self.options.ttl
                 )
-                attempt = self._attempt(task_id, entry.get("attempt", 0), epoch, None)
+                attempt = self.executor.attempt(task, entry.get("attempt", 0), epoch, None)
                 record = read_attempt(folder)
                 if record is not None:
                     attempt.started = record.started_at
@@ -973,7 +639,7 @@ class Runner:
         for attempt in list(self.running.values()):  # the second signal: stop them now
             if not attempt.interrupted:
                 attempt.interrupted = True
-                self._kill(attempt)
+                self.executor.kill(attempt)
 
     def _summarise(self) -> None:
         state = self.store.state.tasks
@@ -990,7 +656,7 @@ class Runner:
                 self.summary.waiting.append(task_id)
 
 
-def _worker_id(attempt: _Attempt) -> str:
+def _worker_id(attempt: Attempt) -> str:
     return attempt.worker.id if attempt.worker is not None else "adopted"
 
 
@@ -1001,82 +667,12 @@ def _install(handler: Callable[[int, Any], None]) -> list[tuple[int, Any]]:
     return [(number, signal.signal(number, handler)) for number in (signal.SIGINT, signal.SIGTERM)]
 
 
-def _resources(root: Path, tasks: Mapping[str, Task]) -> dict[str, Resource]:
-    """The resource registry, when a task claims resources (CONC-REG-002, CONC-REG-004)."""
-    if not any(task.resources for task in tasks.values()):
-        return {}
-    registry = load_resources(root)
-    problems = []
-    for task_id, task in sorted(tasks.items()):
-        for name, units in task.resources.items():
-            resource = registry.get(name)
-            if resource is None:
-                problems.append(
-                    Problem(
-                        f"tasks/{task.workstream_id}/{task_id}.json",
-                        f"task {task_id!r} claims resource {name!r}, which the registry lacks",
-                        f"declare it in capabilities/resources.psd1, or use one of "
-                        f"{', '.join(sorted(registry)) or '(none)'}",
-                        "CONC-REG-002",
-                        f"/resources/{name}",
-                    )
-                )
-            elif units > resource.capacity:
-                problems.append(
-                    Problem(
-                        f"tasks/{task.workstream_id}/{task_id}.json",
-                        f"task {task_id!r} claims {units} units of {name!r}, whose capacity is "
-                        f"{resource.capacity}: it could never run",
-                        "claim at most the capacity",
-                        "CONC-REG-004",
-                        f"/resources/{name}",
-                    )
-                )
-    if problems:
-        raise DefinitionError(problems)
-    return registry
-
-
-def _deadlocks(tasks: Mapping[str, Task], scope: set[str]) -> list[str]:
-    """Potential deadlocks among the tasks in scope, in words (CONC-REG-005)."""
-    orders = {t: list(tasks[t].resources) for t in scope if len(tasks[t].resources) > 1}
-    if not orders:
-        return []
-    dependencies = {t: tuple(task.dependencies) for t, task in tasks.items()}
-    return [
-        f"tasks {', '.join(involved)} take {' → '.join(resources)} in opposite orders"
-        for involved, resources in potential_deadlocks(orders, dependencies)
-    ]
-
-
-def _slack(tasks: Mapping[str, Task], files: Mapping[str, str] | None) -> dict[str, float]:
-    """Each task's slack on the plan, from the tasks already loaded (no file read again)."""
-    from ..planning.plan import PlanTask, build_plan
-
-    plan = build_plan({t: PlanTask.of(task) for t, task in tasks.items()}, files)
-    return {task_id: slot.slack for task_id, slot in plan.schedule.items()}
-
-
-def dry_run(
-    root: Path,
-    tasks: Mapping[str, Task],
-    options: RunOptions,
-    files: Mapping[str, str] | None = None,
-) -> DryRun:
-    """The dispatch order and potential deadlocks, reading ``.state/`` and writing nothing."""
-    from ..state.snapshot import read_snapshot
-
-    state = read_snapshot(layout(root).snapshot)
-    known = state.tasks if state is not None else {}
-    entries = {t: {**known.get(t, {}), "priority": task.priority} for t, task in tasks.items()}
-    dependencies = {t: task.dependencies for t, task in tasks.items()}
-    scope = in_scope(
-        dependencies,
-        {t: task.workstream_id for t, task in tasks.items()},
-        workstream=options.workstream,
-        target=options.target,
+def _refuse_invalid(tx: Transaction, task_id: str, invalid: DefinitionError) -> None:
+    """Block a ready task whose file no longer holds it validly: it never runs (TASK-DEF-002)."""
+    problems = "; ".join(problem.render().replace("\n ", "") for problem in invalid.problems)
+    reason = (
+        f"invalid definition: {problems}; fix the file, then "
+        f"`orchestration task {task_id} unblock` and run again"
     )
-    order = dispatch_order(dependencies, entries, _slack(tasks, files), scope)
-    waiting = [t for t in order if tasks[t].type == "manual"]
-    _resources(root, tasks)
-    return DryRun(order, _deadlocks(tasks, scope), waiting)
+    tx.apply(task_id, "block", reason=reason, actor="engine", severity="error")
+    tx.block_downstream(task_id, f"{task_id} blocked: its definition is invalid")

@@ -2,20 +2,41 @@
 
 Stability: provisional.
 
-Pure functions of the state and the definitions; :mod:`.runner` calls them
+Functions of the state and the definitions (only :func:`registry_for` reads
+a file, the resource registry); :mod:`.runner` and the agents' API call them
 inside the store's transaction, so that what they see is what every runner
-on the repository sees.
+on the repository sees. :func:`dry_run` puts them together for
+``run --dry-run``, reading the snapshot without the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..registry import Resource, ResourceKind, globs_overlap
+from ..errors import DefinitionError, Problem
+from ..registry import Resource, ResourceKind, globs_overlap, load_resources
+from ..registry.resources import potential_deadlocks
+from ..state.layout import layout
 from ..state.views import dispatch_key
 
-__all__ = ["Admission", "dispatch_order", "in_scope"]
+if TYPE_CHECKING:
+    from ..tasks.model import Task
+    from .definitions import Definitions
+    from .options import RunOptions
+
+__all__ = [
+    "Admission",
+    "DryRun",
+    "deadlocks",
+    "dispatch_order",
+    "dry_run",
+    "in_scope",
+    "registry_for",
+    "slack_of",
+]
 
 
 def in_scope(
@@ -113,3 +134,100 @@ class Admission:
                 if used.get(other):
                     return f"path lock {name} overlaps {other}, which is held"
         return None
+
+
+def registry_for(root: Path, tasks: Mapping[str, Task]) -> dict[str, Resource]:
+    """The resource registry, when a task claims resources (CONC-REG-002, CONC-REG-004).
+
+    Raises:
+        DefinitionError: a task claims a resource the registry lacks, or more
+            units than its capacity.
+    """
+    if not any(task.resources for task in tasks.values()):
+        return {}
+    registry = load_resources(root)
+    problems = []
+    for task_id, task in sorted(tasks.items()):
+        for name, units in task.resources.items():
+            resource = registry.get(name)
+            if resource is None:
+                problems.append(
+                    Problem(
+                        f"tasks/{task.workstream_id}/{task_id}.json",
+                        f"task {task_id!r} claims resource {name!r}, which the registry lacks",
+                        f"declare it in capabilities/resources.psd1, or use one of "
+                        f"{', '.join(sorted(registry)) or '(none)'}",
+                        "CONC-REG-002",
+                        f"/resources/{name}",
+                    )
+                )
+            elif units > resource.capacity:
+                problems.append(
+                    Problem(
+                        f"tasks/{task.workstream_id}/{task_id}.json",
+                        f"task {task_id!r} claims {units} units of {name!r}, whose capacity is "
+                        f"{resource.capacity}: it could never run",
+                        "claim at most the capacity",
+                        "CONC-REG-004",
+                        f"/resources/{name}",
+                    )
+                )
+    if problems:
+        raise DefinitionError(problems)
+    return registry
+
+
+def slack_of(tasks: Mapping[str, Task], files: Mapping[str, str] | None) -> dict[str, float]:
+    """Each task's slack on the plan, from the tasks already loaded (no file read again)."""
+    from ..planning.plan import PlanTask, build_plan
+
+    plan = build_plan({t: PlanTask.of(task) for t, task in tasks.items()}, files)
+    return {task_id: slot.slack for task_id, slot in plan.schedule.items()}
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What ``run --dry-run`` prints: the order, and what stops or waits."""
+
+    order: list[str]
+    deadlocks: list[str]
+    waiting: list[str]
+
+
+def deadlocks(definitions: Definitions, scope: set[str]) -> list[str]:
+    """Potential deadlocks among the tasks in scope, in words (CONC-REG-005)."""
+    claims = definitions.claims.items()
+    orders = {t: list(claim) for t, claim in claims if len(claim) > 1 and t in scope}
+    if not orders:
+        return []
+    dependencies = definitions.dependencies
+    return [
+        f"tasks {', '.join(involved)} take {' → '.join(resources)} in opposite orders"
+        for involved, resources in potential_deadlocks(orders, dependencies)
+    ]
+
+
+def dry_run(root: Path, definitions: Definitions, options: RunOptions) -> DryRun:
+    """The dispatch order and potential deadlocks, reading ``.state/`` and writing nothing.
+
+    Raises:
+        DefinitionError: a task claims a resource the registry lacks, or more
+            than its capacity.
+    """
+    from ..state.snapshot import read_snapshot
+
+    state = read_snapshot(layout(root).snapshot)
+    known = state.tasks if state is not None else {}
+    priorities = definitions.priorities().items()
+    entries = {t: {**known.get(t, {}), "priority": priority} for t, priority in priorities}
+    dependencies = definitions.dependencies
+    scope = in_scope(
+        dependencies,
+        definitions.workstreams,
+        workstream=options.workstream,
+        target=options.target,
+    )
+    order = dispatch_order(dependencies, entries, definitions.slack, scope)
+    waiting = [t for t in order if t in definitions.manual]
+    registry_for(root, definitions.claiming())
+    return DryRun(order, deadlocks(definitions, scope), waiting)

@@ -44,6 +44,7 @@ __all__ = [
     "load_tasks",
     "placement",
     "read_fd",
+    "read_file",
     "references",
     "unreadable",
 ]
@@ -105,6 +106,23 @@ def check_file(path: str, rel: str) -> tuple[Task | None, list[Problem]]:
     except OSError as error:
         return None, [unreadable(rel, error)]
     return check_bytes(raw, rel)
+
+
+def read_file(path: str) -> tuple[bytes, os.stat_result]:
+    """The content of the file at ``path``, and its stat signature taken before reading it.
+
+    An edit from then on changes the signature, so that a cache keyed on it
+    misses next time (see :func:`orchestration.cache.signature`).
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        stat = os.fstat(fd)
+        return read_fd(fd, stat.st_size + 1), stat  # one exact buffer
+    finally:
+        os.close(fd)
 
 
 def read_fd(fd: int, size: int = _READ_SIZE) -> bytes:

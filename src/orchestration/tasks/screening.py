@@ -17,6 +17,10 @@ therefore never weaker: each document the screen accepts, the model accepts
 with the same values. ``tests/tasks/test_screening.py`` checks this on random
 valid and invalid documents and pins the model's published schema, so that a
 change to the model fails there until this module follows it.
+
+:func:`accept` is the same screen for a caller that reads more of the
+document than the planner (the runner's columns, in
+:mod:`orchestration.execution.definitions`); it returns the parsed document.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from orjson import JSONDecodeError, dumps, loads
 
 from ..planning.plan import PlanTask
 
-__all__ = ["screen"]
+__all__ = ["accept", "plan_view", "screen"]
 
 # A PlanTask from a 6-tuple without a Python-level call.
 _plan_task = partial(tuple.__new__, PlanTask)
@@ -107,6 +111,30 @@ def screen(raw: bytes) -> PlanTask | None:
     Where the file sits (TASK-DEF-001) and what other files hold are the
     caller's checks, as after the model.
     """
+    document = accept(raw)
+    return None if document is None else plan_view(document)
+
+
+def plan_view(document: dict[str, Any]) -> PlanTask:
+    """The planner's view of a document :func:`accept` returned."""
+    get = document.get
+    estimate = get("execution", _DICT).get("estimated_seconds")
+    return _plan_task((
+        document["task_id"], document["workstream_id"], document["name"],
+        tuple(get("dependencies", _LIST)), tuple(get("blocks", _LIST)),
+        None if estimate is None else float(estimate),
+    ))  # fmt: skip
+
+
+def accept(raw: bytes) -> dict[str, Any] | None:
+    """The parsed document ``raw`` if it is certainly a valid task document, else ``None``.
+
+    What the model would build from it, with its defaults left out: an
+    absent member has the model's default (``priority`` 0, ``type`` as
+    written, ``execution.max_retries`` 0, ...), and an integer
+    ``estimated_seconds`` stands for the same float. The document is the
+    caller's to read, not to change.
+    """
     try:
         document = loads(raw)
     except JSONDecodeError:
@@ -170,10 +198,9 @@ def screen(raw: bytes) -> PlanTask | None:
     elif type(estimate) is int:
         if not 0 <= estimate <= _EXACT:
             return None
-        estimate = float(estimate)
     elif estimate is not None:
         return None
-    return _plan_task((task_id, workstream_id, name, tuple(dependencies), tuple(blocks), estimate))
+    return document
 
 
 def _optional_str(value: object) -> bool:
