@@ -21,7 +21,7 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -31,7 +31,9 @@ from .guards import GUARDS
 from .machine import DeriveRule, Lifecycle, LifecycleState, LifecycleTransition, Match
 from .source import YamlSource, pointer_of, read_yaml
 
-__all__ = ["check", "pipeline_problems", "source_of", "unreadable"]
+__all__ = [
+    "check", "did_you_mean", "pipeline_problems", "schema_problems", "source_of", "unreadable",
+]  # fmt: skip
 
 SCHEMA_FILE = "schemas/lifecycle.schema.json"
 
@@ -94,7 +96,7 @@ def check(
     try:
         document = LifecycleDocument.model_validate(source.data)
     except ValidationError as error:
-        problems.extend(_schema_problems(source, error))
+        problems.extend(schema_problems(source, error))
     else:
         problems.extend(_declaration_problems(document, source, stem))
     if problems:
@@ -150,7 +152,7 @@ def _declaration_problems(
     def unknown_state(name: str, pointer: str, role: str) -> Problem:
         return source.problem(
             f"{role} {name!r} is not a declared state",
-            f"declare it under states, or use one of: {declared}{_did_you_mean(name, states)}",
+            f"declare it under states, or use one of: {declared}{did_you_mean(name, states)}",
             DEFINITION,
             pointer,
         )
@@ -201,7 +203,7 @@ def _declaration_problems(
                 yield source.problem(
                     f"unknown guard {guard!r} on transition {transition.trigger!r}",
                     f"use one of the registered guards: {', '.join(sorted(GUARDS))}"
-                    f"{_did_you_mean(guard, GUARDS)}",
+                    f"{did_you_mean(guard, GUARDS)}",
                     DEFINITION,
                     f"{at}/guards/{position}",
                 )
@@ -254,7 +256,8 @@ def _reachable(document: LifecycleDocument) -> set[str]:
     return reached
 
 
-def _did_you_mean(name: str, choices: Mapping[str, Any] | frozenset[str]) -> str:
+def did_you_mean(name: str, choices: Mapping[str, Any] | frozenset[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to ``name``; ``""`` when none is close."""
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -303,7 +306,7 @@ def pipeline_problems(
                     f"derive rule {index} names {status!r}, which is not a task status "
                     f"(declared in {task.file})",
                     f"use task statuses: {', '.join(task_states)}"
-                    f"{_did_you_mean(status, task_states)}",
+                    f"{did_you_mean(status, task_states)}",
                     DEFINITION,
                     pointer_of("derive", index, "statuses", position),
                 )
@@ -353,8 +356,23 @@ _FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def _schema_problems(source: YamlSource, error: ValidationError) -> list[Problem]:
-    """Pydantic's errors as located problems; one problem per value at fault."""
+def schema_problems(
+    source: YamlSource,
+    error: ValidationError,
+    *,
+    schema_file: str = SCHEMA_FILE,
+    fields: Mapping[str, tuple[str, ...]] = _FIELDS,
+    requirement: str = DEFINITION,
+) -> list[Problem]:
+    """Pydantic's errors as located problems; one problem per value at fault.
+
+    Args:
+        schema_file: the published schema the hints point to.
+        fields: the allowed fields of the document (key ``""``) and of each
+            list or mapping of objects under it, for the hint of an unknown field.
+        requirement: the requirement a value at fault violates.
+    """
+    where = _Where(schema_file, fields, requirement)
     problems: list[Problem] = []
     # A value no branch of a union accepts (``source: 5``) fails once per branch.
     mismatched: dict[str, list[str]] = {}
@@ -364,7 +382,7 @@ def _schema_problems(source: YamlSource, error: ValidationError) -> list[Problem
         if tag and detail["type"].endswith("_type"):
             mismatched.setdefault(pointer, []).append(detail["msg"])
             continue
-        problems.append(_schema_problem(source, detail, loc, pointer, is_key))
+        problems.append(_schema_problem(source, detail, loc, pointer, is_key, where))
     for pointer, messages in mismatched.items():
         if any(p.pointer.startswith(pointer) for p in problems):
             continue  # a branch matched the kind of value; its own errors say what is wrong
@@ -372,16 +390,27 @@ def _schema_problems(source: YamlSource, error: ValidationError) -> list[Problem
         problems.append(
             source.problem(
                 f"wrong type (got {value}): {'; or '.join(messages)}",
-                f"give a value of a type described in {SCHEMA_FILE}",
-                DEFINITION,
+                f"give a value of a type described in {schema_file}",
+                requirement,
                 pointer,
             )
         )
     return problems
 
 
+class _Where(NamedTuple):
+    schema_file: str
+    fields: Mapping[str, tuple[str, ...]]
+    requirement: str
+
+
 def _schema_problem(
-    source: YamlSource, detail: Any, loc: tuple[str | int, ...], pointer: str, is_key: bool
+    source: YamlSource,
+    detail: Any,
+    loc: tuple[str | int, ...],
+    pointer: str,
+    is_key: bool,
+    where: _Where,
 ) -> Problem:
     kind = detail["type"]
     name = str(loc[-1]) if loc else ""
@@ -390,22 +419,23 @@ def _schema_problem(
     if kind == "missing":
         return source.problem(
             f"required field {name!r} is missing",
-            f"add {name!r} (see {SCHEMA_FILE})",
-            DEFINITION,
+            f"add {name!r} (see {where.schema_file})",
+            where.requirement,
             pointer,
         )
     if kind == "extra_forbidden":
-        allowed = _FIELDS.get(str(loc[0]) if len(loc) > 2 else "", ())
+        allowed = where.fields.get(str(loc[0]) if len(loc) > 2 else "", ())
         hint = "remove it or fix its spelling"
         if allowed:
-            hint += f"; allowed here: {', '.join(allowed)}{_did_you_mean(name, frozenset(allowed))}"
-        return source.problem(f"unknown field {name!r}", hint, DEFINITION, pointer)
+            hint += f"; allowed here: {', '.join(allowed)}{did_you_mean(name, frozenset(allowed))}"
+        return source.problem(f"unknown field {name!r}", hint, where.requirement, pointer)
     what = "key " if is_key else ""
+    names = "; names are lower-case identifiers such as `ready`"
     return source.problem(
         f"{what}{_shown(detail.get('input'))}: {detail['msg']}",
-        f"give a value of the type and form described in {SCHEMA_FILE}"
-        + ("; names are lower-case identifiers such as `ready`" if "pattern" in kind else ""),
-        DEFINITION,
+        f"give a value of the type and form described in {where.schema_file}"
+        + (names if "pattern" in kind and where.schema_file == SCHEMA_FILE else ""),
+        where.requirement,
         pointer,
     )
 

@@ -44,6 +44,7 @@ __all__ = [
     "lease_expiry",
     "read_attempt",
     "remove_heartbeat",
+    "write_artifact",
     "write_attempt",
     "write_heartbeat",
     "wrap",
@@ -149,6 +150,14 @@ def write_evidence(folder: Path, evidence: dict[str, Any]) -> None:
     write_atomic(folder / "evidence.json", orjson.dumps(evidence, option=orjson.OPT_INDENT_2))
 
 
+def write_artifact(folder: Path, phase: str, name: str, document: Any) -> Path:
+    """Keep, durably, an artifact an agent submitted to leave ``phase`` (AGENT-WF-003)."""
+    path = folder / "artifacts" / f"{phase}.{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    return path
+
+
 def keep_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> None:
     """Cut the log at ``path`` to its last ``limit`` bytes (a missing log is fine)."""
     try:
@@ -170,10 +179,17 @@ def _heartbeat_path(folder: Path, holder: str) -> Path:
     return folder / f"{_UNSAFE.sub('_', holder)}.json"
 
 
-def write_heartbeat(folder: Path, holder: str) -> None:
-    """Record that ``holder`` (this process) is alive now; every lease it holds is renewed."""
+def write_heartbeat(folder: Path, holder: str, *, process: bool = True) -> None:
+    """Record that ``holder`` is alive now; every lease it holds is renewed.
+
+    Args:
+        process: whether the holder is this process, so that its death ends
+            its leases at once; an agent heartbeating through the API is not.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    data = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
+    data: dict[str, Any] = {"holder": holder, "at": time.time()}
+    if process:
+        data.update(host=socket.gethostname(), pid=os.getpid())
     write_atomic(_heartbeat_path(folder, holder), orjson.dumps(data), durable=False)
 
 
@@ -190,10 +206,11 @@ def heartbeat_of(folder: Path, holder: str) -> float | None:
     """
     try:
         data: dict[str, Any] = orjson.loads(_heartbeat_path(folder, holder).read_bytes())
-        at, host, pid = float(data["at"]), data["host"], int(data["pid"])
+        at = float(data["at"])
+        host, pid = data.get("host"), int(data.get("pid", 0))
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-    if host == socket.gethostname() and not _alive(pid):
+    if pid and host == socket.gethostname() and not _alive(pid):
         return None
     return at
 

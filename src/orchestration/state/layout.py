@@ -25,6 +25,7 @@ class Layout:
     attempts: Path  # attempts/<task_id>/<n>/, what a crashed runner leaves to the next
     leases: Path  # leases/<holder>.json, heartbeats renewing a holder's leases
     sandboxes: Path  # sandboxes/<task_id>/<n>/, the attempts' git worktrees
+    audit: Path  # audit/, the tool audit tool_audit.jsonl and its rotated files
 
 
 def layout(root: Path) -> Layout:
@@ -41,4 +42,5 @@ def layout(root: Path) -> Layout:
         folder / "attempts",
         folder / "leases",
         folder / "sandboxes",
+        folder / "audit",
     )

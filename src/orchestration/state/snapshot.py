@@ -72,6 +72,10 @@ def fold(entry: dict[str, Any], line: dict[str, Any]) -> None:
     number, on ``start``) and ``failure`` (failure mode and whether it is
     final, on ``fail``). A task keeps its lease only while claimed or running.
     """
+    if line["entity"] == "phase":  # an agent's phase and its current token (AGENT-WF-009)
+        entry["phase"] = line["to"]
+        entry["jti"] = line["jti"]
+        return
     if "data" in line:
         define(entry, line["data"])
     if line["trigger"] == "retry":
@@ -89,6 +93,7 @@ def fold(entry: dict[str, Any], line: dict[str, Any]) -> None:
         entry["status"] = line["to"]
     if entry.get("status") not in LEASED:
         entry.pop("lease", None)
+        entry.pop("jti", None)  # no agent holds the task: every phase token is revoked
 
 
 class SnapshotError(OrchestrationError):
@@ -115,8 +120,8 @@ class State:
             worker["status"] = line["to"]
             worker.update(line.get("data") or {})
             return
-        if entity == "lease":  # a lease changed hands (adopt) or a late write was refused
-            if "lease" in line and line["id"] in self.tasks:
+        if entity in ("lease", "phase"):  # a lease changed hands or was refused; a phase
+            if ("lease" in line or entity == "phase") and line["id"] in self.tasks:
                 fold(self.tasks[line["id"]], line)
             return
         if entity != "task":

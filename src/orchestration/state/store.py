@@ -333,6 +333,37 @@ class Transaction:
         self.workers[worker_id] = {**current, **(data or {}), "status": dest}
         return dest
 
+    def phase(
+        self,
+        task_id: str,
+        trigger: str,
+        dest: str,
+        *,
+        agent: str,
+        jti: str,
+        reason: str,
+        severity: str = "info",
+    ) -> None:
+        """Record an agent's move to phase ``dest`` (decided by the contract) and its token.
+
+        The task's entry keeps the phase and the token id current in it; a
+        token with any other id is revoked (AGENT-WF-009).
+        """
+        entry = dict(self.entry(task_id))
+        line = _journal_line(
+            "phase", task_id, entry.get("phase"), dest, trigger, actor=f"agent:{agent}",
+            reason=reason, severity=severity, jti=jti,
+        )  # fmt: skip
+        self.lines.append(line)
+        fold(entry, line)
+        self.overlay[task_id] = entry
+
+    def event(self, entity: str, entity_id: str, trigger: str, dest: str, *, reason: str) -> None:
+        """Record an event that changes no entity's state (e.g. a review requested)."""
+        self.lines.append(
+            _journal_line(entity, entity_id, None, dest, trigger, actor=self.actor, reason=reason)
+        )
+
     def _cascade(self, task_id: str, dest: str) -> None:
         """Commit what ``task_id`` reaching ``dest`` implies, in this transaction."""
         dependents = self._dependents().get(task_id, ())
@@ -551,6 +582,18 @@ class Store:
             yield tx
             if tx.lines:
                 self._commit(tx.lines)
+
+    def refresh(self) -> None:
+        """See the transactions other writers committed, without taking the writer lock.
+
+        Readers never lock (STATE-OBS-008): only committed transactions are
+        read, so an append in flight is simply not seen yet.
+        """
+        with self._mutex:
+            tail = self.journal.read(self.state.journal_offset, self.state.last_seq)
+            if tail.lines:
+                self._replay(tail.lines)
+                self.state.journal_offset = tail.end
 
     def apply(self, task_id: str, trigger: str, *, reason: str = "") -> list[dict[str, Any]]:
         """Apply one trigger (and what it implies) in its own transaction."""

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..enforcement.artifacts import artifact_json_schemas
+from ..enforcement.contract import workflow_json_schema
 from ..execution.adapters import WorkerResult
 from ..lifecycles.definition import lifecycle_json_schema
 from .model import Task
@@ -28,6 +30,8 @@ def published_schemas() -> dict[str, str]:
         "task.schema.json": {"$schema": DIALECT, **Task.model_json_schema(by_alias=True)},
         "lifecycle.schema.json": {"$schema": DIALECT, **lifecycle_json_schema()},
         "worker_result.schema.json": {"$schema": DIALECT, **WorkerResult.model_json_schema()},
+        "agent_workflow.schema.json": {"$schema": DIALECT, **workflow_json_schema()},
+        **{name: {"$schema": DIALECT, **doc} for name, doc in artifact_json_schemas().items()},
     }
     return {
         name: json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -49,6 +53,6 @@ def write_schemas(folder: Path, *, check: bool = False) -> list[str]:
             continue
         stale.append(name)
         if not check:
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     return stale

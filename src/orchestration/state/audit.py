@@ -1,0 +1,223 @@
+"""The tool audit ``.state/audit/tool_audit.jsonl``: every tool decision (AGENT-WF-012).
+
+Stability: stable (the record format is a public contract).
+
+Each line is one JSON object with the fields of :data:`AUDIT_FIELDS`, in
+that order, possibly followed by others::
+
+    {"timestamp": "2025-01-15T10:00:00.120Z", "agent_id": "agent-1", "task_id": "task-001",
+     "phase": "TDD", "tool": "write_file", "args": {"path": "src/app.py"},
+     "decision": "denied", "reason": "the phase allows write_file only on paths matching
+     tests/**, not on 'src/app.py'", "requirement": "AGENT-WF-010", "severity": "error"}
+
+``decision`` is ``allowed`` (severity ``info``), ``denied`` (``error``) or
+``warned`` (a violation allowed in permissive mode, AGENT-WF-005, severity
+``warning``).
+
+A record is on disk (written with ``O_APPEND`` and fsynced) before
+:meth:`ToolAudit.append` returns. Appends are safe across threads and
+processes: the lock ``.state/audit/.lock`` (not the store's writer lock)
+serialises rotation and the write itself, the fsync happens after it. When a
+record would take the live file past ``max_bytes`` the file is first renamed
+to ``tool_audit-<UTC yyyymmddThhmmssZ>-<n>.jsonl`` (``n`` from 1, unique) and
+a new one started; no record is ever rewritten or dropped. A record larger
+than ``max_bytes`` gets a file of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from filelock import FileLock
+
+from ..atomic import fsync_directory
+from .journal import SEVERITIES, now
+
+__all__ = [
+    "AUDIT_FIELDS",
+    "AUDIT_FILE",
+    "DECISIONS",
+    "DEFAULT_MAX_BYTES",
+    "ToolAudit",
+    "audit_record",
+]
+
+AUDIT_FILE = "tool_audit.jsonl"
+"""The live audit file's name, in ``.state/audit/``."""
+
+AUDIT_FIELDS = (
+    "timestamp",
+    "agent_id",
+    "task_id",
+    "phase",
+    "tool",
+    "args",
+    "decision",
+    "reason",
+    "requirement",
+    "severity",
+)
+"""The fields every audit record has, in the order they are written."""
+
+DECISIONS = ("allowed", "denied", "warned")
+"""What happened to a tool call: run, refused, or run despite a violation (permissive mode)."""
+
+DEFAULT_MAX_BYTES = 104_857_600
+"""Rotate the live file before it grows past 100 MiB (``audit.tool_audit_max_bytes``)."""
+
+
+def audit_record(**fields: Any) -> dict[str, Any]:
+    """An audit record: every field of :data:`AUDIT_FIELDS`, then any others given.
+
+    ``timestamp`` defaults to now (ISO 8601 UTC with milliseconds and ``Z``).
+
+    Raises:
+        ValueError: a field is missing, or ``decision`` or ``severity`` is
+            not one of the known values.
+    """
+    fields.setdefault("timestamp", now())
+    missing = [name for name in AUDIT_FIELDS if name not in fields]
+    if missing:
+        msg = f"an audit record needs the fields {', '.join(missing)}; give them all"
+        raise ValueError(msg)
+    if fields["decision"] not in DECISIONS:
+        msg = f"audit decision {fields['decision']!r} is none of {', '.join(DECISIONS)}"
+        raise ValueError(msg)
+    if fields["severity"] not in SEVERITIES:
+        msg = f"audit severity {fields['severity']!r} is none of {', '.join(sorted(SEVERITIES))}"
+        raise ValueError(msg)
+    record = {name: fields.pop(name) for name in AUDIT_FIELDS}
+    record.update(fields)
+    return record
+
+
+class ToolAudit:
+    """The tool audit in ``folder`` (``.state/audit/``, see ``layout(root).audit``).
+
+    Args:
+        folder: where ``tool_audit.jsonl``, its rotated files and ``.lock`` live;
+            created on the first append.
+        max_bytes: the size the live file is kept under by rotation.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes <= 0:
+            msg = f"audit.tool_audit_max_bytes must be positive, not {max_bytes!r}"
+            raise ValueError(msg)
+        self.folder = folder
+        self.path = folder / AUDIT_FILE
+        self.max_bytes = max_bytes
+        # FileLock is reentrant within a process, so threads need their own mutex.
+        self._mutex = threading.Lock()
+        self._lock = FileLock(folder / ".lock", thread_local=False)
+        self._ready = False
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` as one line; it is on disk when this returns.
+
+        Raises:
+            TypeError: the record holds a value JSON cannot represent.
+            OSError: the write failed (full disk, read-only folder).
+        """
+        line = orjson.dumps(record) + b"\n"
+        if not self._ready:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._ready = True
+        with self._mutex, self._lock:
+            fd, started = self._open_for(len(line))
+            try:
+                if started and os.pread(fd, 1, started - 1) != b"\n":
+                    line = b"\n" + line  # a crash tore the last line: keep ours whole
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except BaseException:
+                os.close(fd)
+                raise
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if started == 0:  # a new file: make its name durable too
+            fsync_directory(self.folder)
+
+    def _open_for(self, size: int) -> tuple[int, int]:
+        """The live file open for appending (rotated first if ``size`` more bytes overflow it)."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
+        fd = os.open(self.path, flags, 0o644)
+        end = os.fstat(fd).st_size
+        if end == 0 or end + size <= self.max_bytes:
+            return fd, end
+        os.close(fd)
+        os.rename(self.path, self._rotated_name())
+        return os.open(self.path, flags, 0o644), 0
+
+    def _rotated_name(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        number = 1
+        while (candidate := self.folder / f"tool_audit-{stamp}-{number}.jsonl").exists():
+            number += 1
+        return candidate
+
+    def rotated(self) -> list[Path]:
+        """The rotated files, oldest first."""
+        return sorted(self.folder.glob("tool_audit-*.jsonl"), key=_rotation_order)
+
+    def read(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        task_id: str | None = None,
+        decision: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records of the live file, oldest first, each with its number as ``"n"``.
+
+        Records are numbered from 1 by their line in the live file, so numbers
+        start again after a rotation (rotated files are read with
+        :meth:`rotated`). A line that does not parse (cut by a crash) keeps
+        its number and is skipped.
+
+        Args:
+            after: return records numbered above this (the last ``n`` seen).
+            limit: at most this many records.
+            task_id: only the records of this task.
+            decision: only the records with this decision.
+        """
+        if limit <= 0:
+            return []
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        after = max(after, 0)
+        found: list[dict[str, Any]] = []
+        lines = data.split(b"\n")
+        for number, raw in enumerate(lines[after:], start=after + 1):
+            if not raw.strip():
+                continue
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if task_id is not None and record.get("task_id") != task_id:
+                continue
+            if decision is not None and record.get("decision") != decision:
+                continue
+            found.append({**record, "n": number})
+            if len(found) >= limit:
+                break
+        return found
+
+
+def _rotation_order(path: Path) -> tuple[str, int]:
+    stamp, _, number = path.stem.removeprefix("tool_audit-").rpartition("-")
+    return stamp, int(number) if number.isdigit() else 0
