@@ -527,8 +527,9 @@ def next_(ctx: click.Context, capabilities: tuple[str, ...], show_all: bool, fmt
 
 @cli.command(name="run", short_help="Execute the plan: ready tasks on workers, in parallel.")
 @click.option("--max-workers", "-j", type=click.IntRange(min=1), metavar="N",
-              help="Run at most N attempts at once (default: the declared workers, or one "
-              "local worker per CPU).")  # fmt: skip
+              help="Run at most N attempts at once (default: run.max_workers of the "
+              "configuration, else the declared workers, or one local worker "
+              "per CPU).")  # fmt: skip
 @click.option("--workstream", "-w", metavar="WS", help="Only this workstream's tasks.")
 @click.option("--target", "-t", metavar="TASK", help="Only TASK and what it needs.")
 @click.option("--dry-run", is_flag=True, help="Print the dispatch order; run and write nothing.")
@@ -557,6 +558,10 @@ def run_(
     Running `run` again after any crash resumes from the journal: attempts
     still running are adopted, finished ones recorded, lost ones re-run.
 
+    Leases, retries and the default of --max-workers come from
+    orchestration.yaml and ORCHESTRATOR_* variables, listed in
+    docs/operations/CONFIGURATION.md; an invalid configuration exits 2.
+
     Exit 0 when every task it ran succeeded, 1 when one failed for good or
     was blocked, 2 on bad usage.
 
@@ -566,28 +571,27 @@ def run_(
       orchestration run --target task-007 --dry-run
       orchestration run --format json | jq 'select(.severity != "info")'
     """
-    import os
+    from .execution.definitions import start_loading
 
+    project = _project(ctx, fmt)
+    # Checked as `plan` checks them, and cached while no file changes: the files'
+    # signatures are taken in a child process while this one reads the rest.
+    loading = start_loading(project.root)
+
+    from .config import load_config
+    from .execution.definitions import check_scope
     from .execution.progress import Progress
     from .execution.runner import Runner, RunOptions
     from .execution.runner import dry_run as plan_run
     from .lifecycles import load_lifecycles
-    from .tasks.loading import load_tasks
 
-    project = _project(ctx, fmt)
-    loaded = load_tasks(project.root)
-    if loaded.problems:
-        raise DefinitionError(loaded.problems)
-    workstreams = {task.workstream_id for task in loaded.tasks.values()}
-    for name, value, known in (("--target", target, loaded.tasks),
-                               ("--workstream", workstream, workstreams)):  # fmt: skip
-        if value is not None and value not in known:
-            msg = f"{name} {value!r} is not in this pipeline; `orchestration status` lists them"
-            raise UsageError(msg)
-    options = RunOptions.configured(os.environ, max_workers=max_workers, workstream=workstream,
+    config = load_config(project.root)  # ConfigError: every problem located, exit 2
+    options = RunOptions.configured(config, max_workers=max_workers, workstream=workstream,
                                     target=target, fail_fast=fail_fast)  # fmt: skip
     if dry_run:
-        planned = plan_run(project.root, loaded.tasks, options, loaded.files)
+        definitions = loading()  # DefinitionError: every problem, exit 1
+        check_scope(definitions, target=target, workstream=workstream)  # UsageError, exit 2
+        planned = plan_run(project.root, definitions, options)
         if fmt == "json":
             _emit_json({"order": planned.order, "deadlocks": planned.deadlocks,
                         "waiting_for_people": planned.waiting})  # fmt: skip
@@ -602,7 +606,9 @@ def run_(
         return
     progress = Progress(fmt)
     lifecycles = load_lifecycles(project.root)
-    runner = Runner(project.root, loaded.tasks, lifecycles, options, progress, loaded.files)
+    # Runner.run loads the definitions (when resuming, once the state is read) and
+    # checks --target and --workstream: DefinitionError exit 1, UsageError exit 2.
+    runner = Runner(project.root, loading, lifecycles, options, progress)
     summary = runner.run()
     progress.close(summary.document())
     if summary.exit_code:
@@ -786,3 +792,111 @@ def lifecycles(ctx: click.Context, check: bool) -> None:
         msg = f"{where} is stale: run `orchestration lifecycles`"
         raise OrchestrationError(msg)
     click.echo(f"{'wrote' if changed else 'up to date:'} {where}")
+
+
+# --- agents: serve, agent-prompt ------------------------------------------------
+
+
+@cli.command(short_help="Serve the agent REST API (OpenAPI docs at /docs).")
+@click.option("--host", metavar="HOST",
+              help="Address to bind (default: server.host, 127.0.0.1).")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="Port to bind, 0 for any free one (default: server.port, 8000).")  # fmt: skip
+@click.option("--dev", is_flag=True,
+              help="Sign phase tokens with a random secret (they die with the server) "
+              "instead of requiring ORCHESTRATOR_JWT_SECRET. Never in production.")  # fmt: skip
+@FORMAT
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, dev: bool, fmt: str) -> None:
+    """Serve the agent workflow API of the pipeline until Ctrl-C or SIGTERM (AGENT-WF-013).
+
+    Agents claim ready tasks and move them through the phases of
+    agent_workflow.yaml with the tools each phase allows; every change goes
+    through the same store as the CLI. Phase tokens are signed with
+    ORCHESTRATOR_JWT_SECRET, which must be at least 32 bytes: without it the
+    command exits 2, unless --dev. An invalid agent_workflow.yaml exits 1
+    listing its problems. With --format json, a document on stdout says
+    where it listens: {"url", "docs", "root", "dev"}.
+
+    \b
+    Examples:
+      export ORCHESTRATOR_JWT_SECRET=$(python -c "import secrets; print(secrets.token_urlsafe(48))")
+      orchestration serve                         http://127.0.0.1:8000, docs at /docs
+      orchestration serve --port 0 --format json  any free port, printed as JSON
+      orchestration serve --dev                   a throwaway secret, for trying it out
+      orchestration agent-prompt task-007         what to tell the agent
+    """
+    from .config import load_config
+    from .enforcement.tokens import dev_secret, secret_problem
+
+    project = _project(ctx, fmt)
+    config = load_config(project.root)  # ConfigError: every problem located, exit 2
+    secret = config.jwt_secret
+    problem = secret_problem(secret)
+    if problem is not None and not dev:
+        msg = f"refusing to serve (AGENT-WF-008): {problem}; or pass --dev to try it out"
+        raise UsageError(msg)
+    if problem is not None or secret is None:
+        click.echo("warning: --dev: phase tokens are signed with a random secret; they stop "
+                   "working when the server stops. Set ORCHESTRATOR_JWT_SECRET in production.",
+                   err=True)  # fmt: skip
+        secret = dev_secret()
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        url = f"http://{bound_host}:{bound_port}"
+        if fmt == "json":
+            _emit_json({"url": url, "docs": f"{url}/docs", "root": str(project.root), "dev": dev})
+        click.echo(f"serving {project.root} on {url} (API docs: /docs)", err=True)
+
+    from .api.server import serve as serve_api
+
+    serve_api(project.root, host=host or config.server.host,
+              port=config.server.port if port is None else port, secret=secret,
+              lease_ttl=config.leases.ttl_seconds,
+              audit_max_bytes=config.audit.tool_audit_max_bytes, announce=announce)  # fmt: skip
+    click.echo("stopped; the store is closed", err=True)
+
+
+@cli.command(name="agent-prompt", short_help="The instructions to give an agent for a task.")
+@click.argument("task_id")
+@click.option("--url", metavar="URL",
+              help="Where the API is served (default: server.host and server.port).")  # fmt: skip
+@FORMAT
+@click.pass_context
+def agent_prompt(ctx: click.Context, task_id: str, url: str | None, fmt: str) -> None:
+    """Print what a coding agent needs to work on TASK_ID through the API (AGENT-WF-019).
+
+    The task, the contract of agent_workflow.yaml in words (each phase's
+    tools, allowed with their path limits, and forbidden; each transition's
+    artifacts with their schemas and its gates), the rules (phase tokens,
+    heartbeats, sandbox paths) and a Python example with
+    orchestration.sdk.AgentClient. Paste it into the agent's prompt.
+
+    \b
+    Examples:
+      orchestration agent-prompt task-007 > prompt.md
+      orchestration agent-prompt task-007 --url http://10.0.0.5:8000
+      orchestration agent-prompt task-007 --format json | jq '.phases[].allowed'
+    """
+    from .api.prompt import agent_prompt as build_prompt
+    from .api.prompt import render_prompt
+    from .config import load_config
+    from .enforcement.contract import load_contract
+    from .tasks.loading import load_tasks
+
+    project = _project(ctx, fmt)
+    config = load_config(project.root)
+    loaded = load_tasks(project.root)
+    task = loaded.tasks.get(task_id)
+    if task is None:
+        if loaded.problems:
+            raise DefinitionError(loaded.problems)
+        msg = f"task {task_id!r} is not in this pipeline; `orchestration status` lists the tasks"
+        raise UsageError(msg)
+    contract = load_contract(project.root)  # DefinitionError: located problems, exit 1
+    url = url or f"http://{config.server.host}:{config.server.port}"
+    document = build_prompt(task, contract, url=url, lease_ttl=config.leases.ttl_seconds)
+    if fmt == "json":
+        _emit_json(document)
+    else:
+        click.echo(render_prompt(document), nl=False)
