@@ -9,6 +9,7 @@ from orchestration.scaffold import template_files
 from conftest import REPO
 
 SHARED = [
+    "agent_workflow.yaml",
     "specifications/content/orchestration/spec.md",
     "capabilities/registry.psd1",
     "capabilities/resources.psd1",
@@ -19,6 +20,7 @@ SHARED = [
     "docs/execution_model/RECOVERY.md",
     "docs/execution_model/STATE_MACHINE.md",
     "docs/failure_modes/CATALOG.md",
+    "docs/operations/CONFIGURATION.md",
     "schemas/task.schema.json",
     "schemas/lifecycle.schema.json",
 ]

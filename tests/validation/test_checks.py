@@ -395,6 +395,30 @@ def claude_result_without_session(root: Path) -> None:
     write_evidence(root, "task-009", result_of("task-009"))  # task-009 is a claude task
 
 
+CONTRACT = "agent_workflow.yaml"
+
+
+def contract_with_unknown_gate(root: Path) -> None:
+    replace_text(root / CONTRACT, "gates: [tests_are_failing]", "gates: [tests_fail]")
+
+
+def contract_without_a_gate(root: Path) -> None:
+    replace_text(root / CONTRACT, "    gates: [tests_are_failing]\n", "")
+
+
+def artifact_schema_missing(root: Path) -> None:
+    (root / "schemas/artifacts/plan.schema.json").unlink()
+
+
+def audit_record_without_reason(root: Path) -> None:
+    synced(root)
+    (root / ".state/audit").mkdir()
+    record = {"timestamp": "2026-01-01T00:00:00.000Z", "agent_id": "a1", "task_id": "task-002",
+              "phase": "PLAN", "tool": "read_file", "args": {"path": "x"}, "decision": "allowed",
+              "requirement": "AGENT-WF-010", "severity": "info"}  # fmt: skip
+    (root / ".state/audit/tool_audit.jsonl").write_text(json.dumps(record) + "\n")
+
+
 @dataclass(frozen=True)
 class Case:
     """A breakage and where the validator must report it."""
@@ -460,6 +484,11 @@ CASES = [
          ".state/logs/task-002/1/evidence.json"),
     Case("claude_sessions", claude_result_without_session, "AIDER-INT-005",
          ".state/logs/task-009/1/evidence.json"),
+    Case("agent_contract", contract_with_unknown_gate, "AGENT-WF-001", CONTRACT, 53),
+    Case("contract_phases", contract_without_a_gate, "AGENT-WF-004", CONTRACT, 49),
+    Case("artifact_schemas", artifact_schema_missing, "AGENT-WF-003", CONTRACT, 45),
+    Case("tool_audit", audit_record_without_reason, "AGENT-WF-012",
+         ".state/audit/tool_audit.jsonl", 1),
 ]  # fmt: skip
 
 

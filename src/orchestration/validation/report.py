@@ -87,6 +87,7 @@ class Report:
 def all_checks() -> list[Check]:
     """Every check the engine has, in section order."""
     from . import (  # noqa: F401 - importing a section module registers its checks
+        agent_wf,
         attempts,
         compliance,
         dag_view,

@@ -18,6 +18,7 @@ from ..errors import DefinitionError, Problem, relative
 from .check import NotApplicable
 
 if TYPE_CHECKING:
+    from ..enforcement.contract import Contract
     from ..lifecycles import Lifecycle
     from ..planning.plan import Plan
     from ..registry import Capability, Resource
@@ -159,6 +160,13 @@ class Repository:
         from ..lifecycles import load_lifecycles
 
         return _load(lambda: load_lifecycles(self.root), {})
+
+    @cached_property
+    def contract(self) -> Loaded[Contract | None]:
+        """The agent workflow contract, ``agent_workflow.yaml``."""
+        from ..enforcement.contract import load_contract
+
+        return _load(lambda: load_contract(self.root), None)
 
     @cached_property
     def capabilities(self) -> Loaded[dict[str, Capability]]:
