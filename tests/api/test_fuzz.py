@@ -35,7 +35,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_the_server_fail_AGENT_WF_015(case: Any, fuzzed: dict[str, Any]) -> None:
     if case.operation.path == "/api/v1/events":  # a valid wait (30 s by default) only slows
         query = case.query if case.query is not None else {}

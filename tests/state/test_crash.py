@@ -26,7 +26,7 @@ from orchestration.tasks.loading import load_tasks
 
 from conftest import WriteTask
 
-KILLS = int(os.environ.get("STRESS_CRASH_KILLS", "200"))
+KILLS = int(os.environ.get("STRESS_CRASH_KILLS", "100"))
 TASKS = [f"t{n}" for n in range(8)]
 
 
@@ -143,7 +143,7 @@ def test_crash_at_each_named_point_STATE_OBS_011(flat: Path, point: str, durable
 
 
 def test_four_writers_lose_and_double_nothing_STATE_OBS_007(flat: Path) -> None:
-    per_writer = int(os.environ.get("STRESS_CONCURRENT_CHANGES", "2500"))
+    per_writer = int(os.environ.get("STRESS_CONCURRENT_CHANGES", "1200"))
     before = len(_journal(flat))
     children = []
     for number in range(4):

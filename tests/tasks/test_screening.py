@@ -180,7 +180,7 @@ def _agrees(raw: bytes) -> PlanTask | None:
     return screen(raw)
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow])
 @given(document=task_documents, indent=st.none() | st.integers(0, 2))
 @example(document=Pairs([("resources", {"a": "x"}), ("resources", {"a": 1})]), indent=None)
 def test_the_screen_accepts_only_what_the_model_accepts_TASK_DEF_002(
@@ -343,7 +343,7 @@ def test_every_near_miss_of_a_full_document_is_left_to_the_model_TASK_DEF_002() 
     assert accepted > 100  # the valid edges (-0.0, 2**53, "x" * 128, leap days, ...) pass
 
 
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(
     document=plain,
     path=st.sampled_from(sorted(NEAR_MISSES)),
@@ -359,7 +359,7 @@ def test_near_misses_of_random_documents_are_left_to_the_model(
     assert _disagreement(_write(_replaced(document, path, value), indent).encode()) is None
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(document=plain, indent=st.none() | st.integers(0, 2), ascii_only=st.booleans())
 def test_plainly_valid_documents_pass_the_screen(
     document: dict[str, Any], indent: int | None, ascii_only: bool
@@ -373,7 +373,7 @@ def test_plainly_valid_documents_pass_the_screen(
     assert screened is not None or (document.get("resources") and b"\\" in raw)
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(content=st.binary(max_size=200))
 @example(content=b"\xef\xbb\xbf" + json.dumps(task_document("a")).encode())
 @example(content=json.dumps(task_document("a")).encode() + b"\x00")

@@ -139,6 +139,8 @@ class Workflow:
         self._sessions_lock = threading.Lock()
         self._offsets: dict[int, int] = {}  # seq → journal offset just past it, for events
         self._sweep_at = 0.0  # when claims next look for agents that stopped heartbeating
+        self._renewed: dict[str, float] = {}  # holder → when this server last renewed its lease
+        self._verified: dict[str, PhaseClaims] = {}  # token → its claims, signature checked
         self._snapshot: tuple[int, bytes] = (-1, b"")  # the last snapshot served, by seq
 
     # --- claims and leases --------------------------------------------------------------
@@ -219,6 +221,7 @@ class Workflow:
         """Renew the lease of the agent holding ``task_id``; returns the new expiry."""
         claims, entry = self._authorized(token, task_id)
         write_heartbeat(self.store.leases, f"agent:{claims.agent_id}", process=False)
+        self._renewed[f"agent:{claims.agent_id}"] = time.monotonic()
         expires = lease_expiry(entry["lease"], self.store.leases)
         return {"task_id": task_id, "phase": entry["phase"], "lease_expires_at": _iso(expires)}
 
@@ -232,10 +235,15 @@ class Workflow:
                 403 for a token of another task or another phase; 409 when
                 the agent's lease has expired.
         """
-        try:
-            claims = self.tokens.decode(token)
-        except TokenRejected as bad:
-            raise Refused(401, "Invalid phase token", str(bad), "AGENT-WF-009") from None
+        claims = self._verified.get(token)
+        if claims is None or claims.expires_at <= time.time():
+            try:
+                claims = self.tokens.decode(token)
+            except TokenRejected as bad:
+                raise Refused(401, "Invalid phase token", str(bad), "AGENT-WF-009") from None
+            if len(self._verified) >= 4096:  # tokens of a few thousand agents at most
+                self._verified.clear()
+            self._verified[token] = claims  # its signature holds; expiry is checked each use
         if task_id is not None and claims.task_id != task_id:
             msg = (
                 f"the phase token is for task {claims.task_id!r}, not {task_id!r}; use the "
@@ -275,8 +283,12 @@ class Workflow:
                 f"every {self.lease_ttl / 2:g} s; the task will be retried"
             )
             raise Refused(409, "Lease expired", msg, "CONC-REG-007")
-        # Any authorized request proves the agent alive: it renews the lease like a heartbeat.
-        write_heartbeat(self.store.leases, lease["holder"], process=False)
+        # Any authorized request proves the agent alive: it renews the lease like a heartbeat
+        # (written at most every ttl/8: the file write would double a tool check's cost).
+        now = time.monotonic()
+        if now - self._renewed.get(lease["holder"], 0.0) >= self.lease_ttl / 8:
+            write_heartbeat(self.store.leases, lease["holder"], process=False)
+            self._renewed[lease["holder"]] = now
         return claims, entry
 
     # --- transitions ----------------------------------------------------------------------
