@@ -160,7 +160,7 @@ def _mutations() -> st.SearchStrategy[tuple[list[str | int], Any]]:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(changes=st.lists(_mutations(), min_size=1, max_size=3))
 def test_any_edit_loads_or_gives_located_problems_AGENT_WF_001(
