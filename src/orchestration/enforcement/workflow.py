@@ -33,6 +33,7 @@ from ..state.attempts import lease_expiry, write_artifact, write_heartbeat
 from ..state.audit import ToolAudit, audit_record
 from ..state.layout import layout
 from ..state.snapshot import LEASED
+from ..state.views import dispatch_key
 from ..tasks.model import Task
 from .artifacts import ARTIFACTS, artifact_problems
 from .contract import Contract, Mode
@@ -163,8 +164,7 @@ class Workflow:
                 self._expire_lost(tx)
                 self._sweep_at = time.monotonic() + self.lease_ttl / 4
             held = [tx.entry(t).get("resources", {}) for t in tx.active()]
-            ready = sorted(self.store.ready)
-            ready.sort(key=lambda t: (-tx.entry(t).get("priority", 0), self.slack.get(t, 0.0), t))
+            ready = sorted(self.store.ready, key=lambda t: dispatch_key(t, tx.entry(t), self.slack))
             for task_id in ready:
                 entry = tx.entry(task_id)
                 if entry["status"] != "ready":
@@ -294,9 +294,17 @@ class Workflow:
     # --- transitions ----------------------------------------------------------------------
 
     def transition(
-        self, token: str, target_phase: str, artifacts: Mapping[str, Any]
+        self,
+        token: str,
+        target_phase: str,
+        artifacts: Mapping[str, Any],
+        task_id: str | None = None,
     ) -> dict[str, Any]:
         """Move the token's task to ``target_phase`` if the contract allows it now.
+
+        Args:
+            task_id: the task the caller means, if it says; 403 when the token
+                is for another.
 
         Returns:
             ``{task_id, previous_phase, phase, phase_token, task_status, warnings}``;
@@ -306,7 +314,7 @@ class Workflow:
             Refused: 409 for an undeclared step (AGENT-WF-002) or a failing gate
                 (AGENT-WF-004); 422 for a missing or invalid artifact (AGENT-WF-003).
         """
-        claims, entry = self._authorized(token, None)
+        claims, entry = self._authorized(token, task_id)
         task_id, source = claims.task_id, claims.phase
         step = self.contract.step(source, target_phase)
         if step is None:

@@ -6,12 +6,17 @@ Stability: provisional.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import orjson
 
 from ..errors import Problem
 from .check import NotApplicable, check
 from .repository import Repository
+
+if TYPE_CHECKING:
+    from ..enforcement.contract import Contract
+    from ..lifecycles.source import YamlSource
 
 __all__ = ["agent_contract", "artifact_schemas", "contract_phases", "tool_audit"]
 
@@ -33,7 +38,8 @@ def agent_contract(repo: Repository) -> Iterator[Problem]:
     yield from repo.contract.problems
 
 
-def _source(repo: Repository) -> tuple[object, object]:
+def _source(repo: Repository) -> tuple[Contract, YamlSource]:
+    """The valid contract and its parsed text (for positions); not applicable when invalid."""
     from ..lifecycles.checking import source_of
 
     contract = repo.contract
@@ -46,11 +52,7 @@ def _source(repo: Repository) -> tuple[object, object]:
 @check("AGENT-WF-002", "AGENT-WF-004")
 def contract_phases(repo: Repository) -> Iterator[Problem]:
     """The contract leads PLAN → TDD → IMPL → REVIEW → COMPLETE, skipping none, gates in place."""
-    from ..enforcement.contract import Contract
-    from ..lifecycles.source import YamlSource
-
     contract, source = _source(repo)
-    assert isinstance(contract, Contract) and isinstance(source, YamlSource)
     for missing in (p for p in PHASES if p not in contract.phases):
         yield source.problem(
             f"the contract lacks phase {missing}",
@@ -79,11 +81,7 @@ def contract_phases(repo: Repository) -> Iterator[Problem]:
                 here,
             )
     for phase in PHASES[:-1]:
-        if (
-            phase in contract.phases
-            and phase in order
-            and PHASES[order[phase] + 1] not in (contract.next_phases(phase))
-        ):
+        if phase in contract.phases and PHASES[order[phase] + 1] not in contract.next_phases(phase):
             yield source.problem(
                 f"no transition leads from {phase} to {PHASES[order[phase] + 1]}",
                 "declare it, with its artifacts and gate",
@@ -95,11 +93,7 @@ def contract_phases(repo: Repository) -> Iterator[Problem]:
 @check("AGENT-WF-003")
 def artifact_schemas(repo: Repository) -> Iterator[Problem]:
     """Every artifact a transition requires has its schema in schemas/artifacts/."""
-    from ..enforcement.contract import Contract
-    from ..lifecycles.source import YamlSource
-
     contract, source = _source(repo)
-    assert isinstance(contract, Contract) and isinstance(source, YamlSource)
     for index, step in enumerate(contract.steps):
         for position, name in enumerate(step.artifacts):
             rel = f"schemas/artifacts/{name}.schema.json"
