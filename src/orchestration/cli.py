@@ -189,6 +189,9 @@ def plan(
     earlier stages. The critical path is the longest chain of dependencies
     weighted by execution.estimated_seconds (tasks without it count
     60 s). Slack is how long a task can slip without delaying the end.
+    Tasks that can run together and list shared resources in opposite
+    orders are warned of (potential deadlocks, CONC-REG-005); the plan
+    still succeeds.
 
     \b
     Examples:
@@ -197,6 +200,7 @@ def plan(
       orchestration plan --format dot | dot -Tsvg > plan.svg
     """
     from .bulk import gc_paused
+    from .planning.deadlocks import plan_deadlocks
     from .planning.inputs import plan_inputs
     from .planning.plan import build_plan, scope
     from .planning.render import to_dot, to_json, to_mermaid, to_text
@@ -207,8 +211,9 @@ def plan(
     with gc_paused():
         tasks, files = plan_inputs(project.root)
         result = build_plan(scope(tasks, workstream=workstream, target=target), files)
+        deadlocks = plan_deadlocks(result, tasks)
         if fmt == "json":
-            _emit_json(to_json(result))
+            _emit_json(to_json(result, deadlocks))
         elif fmt == "mermaid":
             click.echo(to_mermaid(result), nl=False)
         elif fmt == "dot":
@@ -218,9 +223,9 @@ def plan(
 
             from .planning.render import to_rich
 
-            Console().print(to_rich(result, limit=limit))
+            Console().print(to_rich(result, limit=limit, deadlocks=deadlocks))
         else:
-            click.echo(to_text(result, limit=limit))
+            click.echo(to_text(result, limit=limit, deadlocks=deadlocks))
 
 
 VALIDATE_FORMATS = ["text", "json", "junit", "github"]

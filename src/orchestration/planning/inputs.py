@@ -20,7 +20,7 @@ the screen of :mod:`orchestration.tasks.screening`, which accepts plainly
 valid files without pydantic; the model validates (and explains) the rest. A
 large pipeline is split into contiguous ranges of files checked by one forked
 process per core, each sending back only columns of plain values (ids, names,
-dependencies, estimates), so that each file's problems come back in file
+dependencies, estimates, claimed resources), so that each file's problems come back in file
 order, as one process would find them. The checks across files (duplicate
 ids, unknown dependencies, ``blocks``) then run once, with ``link`` of
 :mod:`orchestration.tasks.loading`; usually they find nothing, and a faster
@@ -54,7 +54,7 @@ _RANGES_PER_WORKER = 4
 # Engine code whose change must invalidate cached results, beside the version.
 _CODE = ("tasks/model.py", "tasks/loading.py", "tasks/screening.py", "planning/inputs.py")
 _READ = os.O_RDONLY | os.O_CLOEXEC
-# A PlanTask from a 6-tuple without a Python-level call per task.
+# A PlanTask from a 7-tuple without a Python-level call per task.
 _plan_task = partial(tuple.__new__, PlanTask)
 
 
@@ -67,6 +67,7 @@ class _Columns(NamedTuple):
     dependencies: list[tuple[str, ...]]
     blocks: list[tuple[str, ...]]
     estimates: list[float | None]
+    resources: list[tuple[str, ...]]
     # Each task's file (index into the located files); None: one task per file.
     files: list[int] | None
     problems: list[Problem]
@@ -114,7 +115,7 @@ def plan_inputs(root: Path) -> tuple[TaskTable, dict[str, str]]:
 
 # The columns kept in the cache, with the tasks' heads; each task's file is
 # its place in file order.
-_CACHED = ("ids", "workstreams", "names", "dependencies", "blocks", "estimates")
+_CACHED = ("ids", "workstreams", "names", "dependencies", "blocks", "estimates", "resources")
 
 
 def _from_cache(data: Any, rels: list[str]) -> tuple[TaskTable, dict[str, str]] | None:
@@ -122,7 +123,9 @@ def _from_cache(data: Any, rels: list[str]) -> tuple[TaskTable, dict[str, str]] 
     if data is None:
         return None
     try:
-        ids, workstreams, names, dependencies, blocks, estimates = (data[n] for n in _CACHED)
+        ids, workstreams, names, dependencies, blocks, estimates, resources = (
+            data[n] for n in _CACHED
+        )
         heads = data["heads"]  # None when a task lists a dependency twice
         if heads is not None and not (
             type(heads) is list
@@ -137,6 +140,7 @@ def _from_cache(data: Any, rels: list[str]) -> tuple[TaskTable, dict[str, str]] 
             map(tuple, dependencies),
             map(tuple, blocks),
             estimates,
+            map(tuple, resources),
             strict=True,
         )
         tasks = TaskTable(zip(ids, map(_plan_task, rows), strict=True), heads)
@@ -163,6 +167,7 @@ def _link(columns: _Columns, rels: list[str]) -> tuple[TaskTable, dict[str, str]
         columns.dependencies,
         columns.blocks,
         columns.estimates,
+        columns.resources,
         strict=True,
     )
     checked = list(map(_plan_task, rows))
@@ -242,7 +247,8 @@ def _concatenate(parts: Sequence[_Columns], bounds: Sequence[int]) -> _Columns:
 
     return _Columns(
         joined("ids"), joined("workstreams"), joined("names"), joined("dependencies"),
-        joined("blocks"), joined("estimates"), files, joined("problems"), joined("sizes"),
+        joined("blocks"), joined("estimates"), joined("resources"), files, joined("problems"),
+        joined("sizes"),
         joined("times"), any(part.repeats for part in parts),
     )  # fmt: skip
 
@@ -297,10 +303,10 @@ def _check_range(located: list[tuple[str, str]], stat: bool, start: int, stop: i
             checked.append(task)
             files.append(number)
         # Plain columns pickle compactly and unpickle without a call per task.
-        columns = [list(column) for column in zip(*checked, strict=True)] or [[] for _ in range(6)]
-    ids, spaces, names, dependencies, blocks, estimates = columns
+        columns = [list(column) for column in zip(*checked, strict=True)] or [[] for _ in range(7)]
+    ids, spaces, names, dependencies, blocks, estimates, resources = columns
     spaces = [workstreams.setdefault(space, space) for space in spaces]
     return _Columns(
-        ids, spaces, names, dependencies, blocks, estimates,
+        ids, spaces, names, dependencies, blocks, estimates, resources,
         files if skipped else None, problems, sizes, times, repeats,
     )  # fmt: skip

@@ -58,6 +58,8 @@ class PlanTask(NamedTuple):
     dependencies: tuple[str, ...]
     blocks: tuple[str, ...]
     estimated_seconds: float | None
+    # The resources it claims, in the order its file lists them (CONC-REG-005).
+    resources: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, task: Task) -> PlanTask:
@@ -69,6 +71,7 @@ class PlanTask(NamedTuple):
             tuple(task.dependencies),
             tuple(task.blocks),
             task.execution.estimated_seconds,
+            tuple(task.resources),
         )
 
     @property

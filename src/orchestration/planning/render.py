@@ -18,24 +18,34 @@ are only ever added.
       "workstreams": {ws_id: [task_id, ...]},
       "schedule": {task_id: {"workstream", "stage", "estimated_seconds",
                    "earliest_start", "earliest_finish", "latest_start",
-                   "latest_finish", "slack", "critical"}}
+                   "latest_finish", "slack", "critical"}},
+      "deadlocks": [{"tasks": [task_id, ...],     # can run at the same time
+                     "resources": [name, ...],    # the cycle, first repeated last
+                     "message": str, "hint": str}]  # [] when none (CONC-REG-005)
     }
+
+The text renderings end with a warning section when resource orderings can
+deadlock (the same ones, at most :data:`SHOWN_DEADLOCKS`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from .deadlocks import DEADLOCK_HINT, Deadlock
 from .plan import DEFAULT_ESTIMATE_SECONDS, Plan
 
 __all__ = ["PLAN_SCHEMA_VERSION", "to_dot", "to_json", "to_mermaid", "to_text"]
 
 PLAN_SCHEMA_VERSION = "1.0.0"
+# More potential deadlocks than this are summarised in text: the first ones say what to fix.
+SHOWN_DEADLOCKS = 20
 
 
-def to_json(plan: Plan) -> dict[str, Any]:
-    """The plan as the documented JSON document."""
+def to_json(plan: Plan, deadlocks: Sequence[Deadlock] = ()) -> dict[str, Any]:
+    """The plan as the documented JSON document, with its potential ``deadlocks``."""
     critical = set(plan.critical_path)
     workstreams: dict[str, list[str]] = {}
     for task_id in sorted(plan.tasks):
@@ -66,6 +76,15 @@ def to_json(plan: Plan) -> dict[str, Any]:
             }
             for task_id, slot in plan.schedule.items()
         },
+        "deadlocks": [
+            {
+                "tasks": list(found.tasks),
+                "resources": list(found.resources),
+                "message": found.describe(),
+                "hint": DEADLOCK_HINT,
+            }
+            for found in deadlocks
+        ],
     }
 
 
@@ -98,7 +117,24 @@ def summary(plan: Plan) -> list[str]:
     return lines
 
 
-def to_text(plan: Plan, *, limit: int = 200) -> str:
+def warning(deadlocks: Sequence[Deadlock]) -> list[str]:
+    """The warning section on potential deadlocks; no lines when there is none."""
+    if not deadlocks:
+        return []
+    count = len(deadlocks)
+    lines = [
+        "",
+        f"warning: {count} potential deadlock{'s' if count != 1 else ''} (CONC-REG-005, "
+        "FM-DEADLOCK): taken one by one, these resources can deadlock",
+    ]
+    lines.extend(f"  {found.describe()}" for found in deadlocks[:SHOWN_DEADLOCKS])
+    if count > SHOWN_DEADLOCKS:
+        lines.append(f"  ... and {count - SHOWN_DEADLOCKS} more (use --format json for all)")
+    lines.append(f"  to fix: {DEADLOCK_HINT}")
+    return lines
+
+
+def to_text(plan: Plan, *, limit: int = 200, deadlocks: Sequence[Deadlock] = ()) -> str:
     """Plain text: one line per task, grouped by stage (for pipes and logs)."""
     critical = set(plan.critical_path)
     out = []
@@ -120,10 +156,11 @@ def to_text(plan: Plan, *, limit: int = 200) -> str:
         out.append(f"  ... {len(plan.tasks) - shown} more tasks (use --format json for all)")
     out.append("")
     out.extend(summary(plan))
+    out.extend(warning(deadlocks))
     return "\n".join(out)
 
 
-def to_rich(plan: Plan, *, limit: int = 200) -> Any:
+def to_rich(plan: Plan, *, limit: int = 200, deadlocks: Sequence[Deadlock] = ()) -> Any:
     """A rich renderable for terminals: a table by stage and the summary."""
     from rich.console import Group
     from rich.table import Table
@@ -161,6 +198,8 @@ def to_rich(plan: Plan, *, limit: int = 200) -> Any:
     if table.row_count < len(plan.tasks):
         parts.append(Text(f"... {len(plan.tasks) - table.row_count} more tasks", style="dim"))
     parts.append(Text("\n".join(summary(plan)) + "\n(critical path in red)"))
+    if deadlocks:
+        parts.append(Text("\n".join(warning(deadlocks)[1:]), style="bold yellow"))
     return Group(*parts)
 
 

@@ -4,7 +4,7 @@ Stability: internal.
 
 ``plan`` reads every task file when its cache misses. Importing pydantic costs
 a quarter of a second, and building a validated model per file is most of the
-work per file, yet the planner needs six fields. :func:`screen` parses a file
+work per file, yet the planner needs seven fields. :func:`screen` parses a file
 with orjson and checks it against the rules of
 :class:`~orchestration.tasks.model.Task`, written out by hand, and returns the
 planner's view of the task.
@@ -36,7 +36,7 @@ from ..planning.plan import PlanTask
 
 __all__ = ["accept", "plan_view", "screen"]
 
-# A PlanTask from a 6-tuple without a Python-level call.
+# A PlanTask from a 7-tuple without a Python-level call.
 _plan_task = partial(tuple.__new__, PlanTask)
 
 # Identifier (model.ID_PATTERN, at most 128 characters), and a list of them
@@ -122,7 +122,7 @@ def plan_view(document: dict[str, Any]) -> PlanTask:
     return _plan_task((
         document["task_id"], document["workstream_id"], document["name"],
         tuple(get("dependencies", _LIST)), tuple(get("blocks", _LIST)),
-        None if estimate is None else float(estimate),
+        None if estimate is None else float(estimate), tuple(get("resources", _DICT)),
     ))  # fmt: skip
 
 

@@ -18,7 +18,7 @@ epoch a late writer held (a refused write is journaled without it).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,8 @@ HAND_EDIT = (
     "the journal was written by something other than the store: restore it from a backup "
     "(`orchestration state rebuild` after fixing it)"
 )
+NO_LEASE = "no run has leased a task yet"
+NO_ATTEMPT = "no run has finished an attempt yet"
 EVIDENCE_HINT = (
     "`orchestration run` writes evidence.json when an attempt ends; restore it, or retry the "
     "task to record a new attempt"
@@ -89,6 +91,20 @@ def _replay(lines: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any], 
             raise NotApplicable(msg) from None
 
 
+def _inspects(
+    lines: list[dict[str, Any]], picks: Callable[[dict[str, Any]], bool], why: str
+) -> None:
+    """Raise :class:`NotApplicable` (``why``) when no line is one that ``picks``.
+
+    The checks below count the lines they inspect and are not applicable
+    without any (dropping whatever they found on the way): on a journal no
+    run has worked on (a sync of 100k tasks) this one scan decides it,
+    instead of a walk that tracks every task.
+    """
+    if not any(map(picks, lines)):
+        raise NotApplicable(why)
+
+
 def _at(rel: str, number: int, message: str, hint: str, requirement: str) -> Problem:
     """A problem on line ``number`` of the journal."""
     return Problem(rel, message, hint, requirement, line=number, column=1)
@@ -101,6 +117,7 @@ def _at(rel: str, number: int, message: str, hint: str, requirement: str) -> Pro
 def leases_recorded(repo: Repository) -> Iterator[Problem]:
     """Every claim by a run is a lease with holder, worker, a growing epoch and a ttl."""
     rel, lines = _journal(repo)
+    _inspects(lines, _leased, NO_LEASE)
     epochs: dict[str, int] = {}
     leases = 0
     for number, line in enumerate(lines, start=1):
@@ -131,8 +148,13 @@ def leases_recorded(repo: Repository) -> Iterator[Problem]:
             yield _at(rel, number, message, HAND_EDIT, "CONC-REG-006")
         epochs[task_id] = max(epoch, last or 0)
     if not leases:
-        msg = "no run has leased a task yet"
-        raise NotApplicable(msg)
+        raise NotApplicable(NO_LEASE)
+
+
+def _leased(line: dict[str, Any]) -> bool:
+    """Whether ``line`` is a claim or an adoption under a lease."""
+    kind = (line["entity"], line["trigger"])
+    return "lease" in line and kind in (("task", "claim"), ("lease", "adopt"))
 
 
 def _lease_fault(lease: Any) -> str | None:
@@ -163,6 +185,7 @@ def _is_number(value: Any) -> bool:
 def lease_fencing(repo: Repository) -> Iterator[Problem]:
     """No worker completes or fails a task it holds no lease on; refusals name FM-LEASE-EXPIRED."""
     rel, lines = _journal(repo)
+    _inspects(lines, _fenced, NO_LEASE)
     expired = FailureMode.LEASE_EXPIRED.value
     inspected = 0
     for number, line, state in _replay(lines):
@@ -177,9 +200,7 @@ def lease_fencing(repo: Repository) -> Iterator[Problem]:
                     f"{line['reason']!r}, which does not start with {expired}"
                 )
                 yield _at(rel, number, message, HAND_EDIT, "CONC-REG-007")
-        elif (
-            entity == "task" and trigger in PAST_TENSE and str(line["actor"]).startswith("worker:")
-        ):
+        elif _by_worker(line):
             inspected += 1
             entry = state.tasks.get(line["id"], {})
             if "lease" not in entry:
@@ -194,8 +215,22 @@ def lease_fencing(repo: Repository) -> Iterator[Problem]:
                 )
                 yield _at(rel, number, message, hint, "CONC-REG-007")
     if not inspected:
-        msg = "no run has leased a task yet"
-        raise NotApplicable(msg)
+        raise NotApplicable(NO_LEASE)
+
+
+def _fenced(line: dict[str, Any]) -> bool:
+    """Whether ``line`` is one that :func:`lease_fencing` inspects."""
+    refused = line["entity"] == "lease" and line["trigger"] == "refuse"
+    return "lease" in line or refused or _by_worker(line)
+
+
+def _by_worker(line: dict[str, Any]) -> bool:
+    """Whether ``line`` is a worker's result: a task completed or failed by a worker."""
+    return (
+        line["entity"] == "task"
+        and line["trigger"] in PAST_TENSE
+        and str(line["actor"]).startswith("worker:")
+    )
 
 
 # --- attempts (CONC-REG-010, CONC-REG-011, CONC-REG-012) ------------------------------
@@ -217,11 +252,21 @@ def _unrecorded(line: dict[str, Any]) -> bool:
     return line["trigger"] == "abandon" or (line["trigger"] == "fail" and mode in BEFORE_RECORD)
 
 
+def _attempt_start(line: dict[str, Any]) -> bool:
+    """Whether ``line`` starts an attempt of a task (which the state says is leased or not)."""
+    return (
+        line["entity"] == "task"
+        and line["trigger"] == "start"
+        and isinstance(line.get("attempt"), int)
+    )
+
+
 @check("CONC-REG-010", "CONC-REG-012")
 def attempt_records(repo: Repository) -> Iterator[Problem]:
     """Each attempt a run started has its record under .state/attempts/, on its own branch."""
     files = repo.state
     rel, lines = _journal(repo)
+    _inspects(lines, _attempt_start, NO_ATTEMPT)
     started: dict[tuple[str, int], _Start] = {}  # the latest start of each attempt
     open_: dict[str, tuple[str, int]] = {}  # task → its attempt with no outcome yet
     for number, line, state in _replay(lines):
@@ -231,17 +276,17 @@ def attempt_records(repo: Repository) -> Iterator[Problem]:
         key = open_.pop(task_id, None)
         if key is not None and _unrecorded(line):
             started.pop(key, None)
+        if not _attempt_start(line):
+            continue
         lease = state.tasks.get(task_id, {}).get("lease")
-        attempt = line.get("attempt")
-        if line["trigger"] == "start" and isinstance(attempt, int) and isinstance(lease, dict):
-            key = (task_id, attempt)
+        if isinstance(lease, dict):
+            key = (task_id, line["attempt"])
             started[key] = _Start(number, line["seq"], lease.get("epoch", 0))
             open_[task_id] = key
     for key in open_.values():
         started.pop(key, None)  # still running: its record may be being written right now
     if not started:
-        msg = "no run has finished an attempt yet"
-        raise NotApplicable(msg)
+        raise NotApplicable(NO_ATTEMPT)
     for (task_id, attempt), start in sorted(started.items()):
         yield from _record_problems(repo, files.attempts, rel, task_id, attempt, start)
 
@@ -286,6 +331,7 @@ def _record_problems(
 def exclusive_attempts(repo: Repository) -> Iterator[Problem]:
     """No attempt ran twice, and no claim took units or path locks that others held."""
     rel, lines = _journal(repo)
+    _inspects(lines, _claimed, NO_LEASE)
     resources: dict[str, dict[str, int]] = {}  # task → what it claims, as last defined
     active: set[str] = set()  # tasks claimed or running
     starts: dict[str, dict[int, int]] = {}  # task → attempt → seq of its first start
@@ -322,8 +368,12 @@ def exclusive_attempts(repo: Repository) -> Iterator[Problem]:
                     yield _at(rel, number, message, hint, "CONC-REG-011")
         (active.add if line["to"] in LEASED else active.discard)(task_id)
     if not claims:
-        msg = "no run has leased a task yet"
-        raise NotApplicable(msg)
+        raise NotApplicable(NO_LEASE)
+
+
+def _claimed(line: dict[str, Any]) -> bool:
+    """Whether ``line`` is a run's claim of a task, under a lease."""
+    return line["entity"] == "task" and line["trigger"] == "claim" and "lease" in line
 
 
 class _Registry:
