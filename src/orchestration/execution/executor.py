@@ -222,6 +222,8 @@ class Executor:
                 start_new_session=True,
             )
             attempt.pid = attempt.process.pid
+        if attempt.interrupted:  # a second SIGINT came while it started: it found no pid
+            self.kill(attempt)
         return None
 
     def _sandbox(self, task_id: str, number: int) -> Sandbox:
