@@ -55,3 +55,17 @@ SPEC_TASK_TABLE = {
     "cancel": ({"pending", "ready", "claimed", "running", "failed", "blocked"}, "cancelled"),
     "skip": ({"pending", "ready", "failed", "blocked"}, "skipped"),
 }
+
+
+@st.composite
+def bursts(draw: st.DrawFn, quiet: float, longest: float) -> list[float]:
+    """Event times (seconds, ascending) each within ``quiet`` of the last, spanning less
+    than ``longest``: one burst, however many events."""
+    # A hair under the window: a gap of exactly `quiet` may round either way.
+    gaps = draw(st.lists(st.floats(0, quiet * 0.999), max_size=200))
+    times = [0.0]
+    for gap in gaps:
+        if times[-1] + gap >= longest:
+            break
+        times.append(times[-1] + gap)
+    return times

@@ -44,6 +44,16 @@ SPEC_DEFAULTS = {  # spec section 6
     "audit.segment_max_bytes": 67108864,
     "audit.tool_audit_max_bytes": 104857600,
     "state.backups": 10,
+    # Section 13.3 (OBS-010..012): the daemon and its notifications.
+    "daemon.serve": False,
+    "daemon.restart_base_seconds": 1,
+    "daemon.restart_max_seconds": 60,
+    "daemon.poll_seconds": 2,
+    "daemon.drain_seconds": 5,
+    "notifications.webhooks": [],
+    "notifications.retries": 5,
+    "notifications.retry_base_seconds": 1,
+    "notifications.timeout_seconds": 5,
 }
 
 
@@ -299,6 +309,18 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "audit.segment_max_bytes": st.integers(1, 2**40),
     "audit.tool_audit_max_bytes": st.integers(1, 2**40),
     "state.backups": st.integers(0, 1000),
+    "daemon.serve": st.booleans(),
+    "daemon.restart_base_seconds": FLOATS,
+    "daemon.restart_max_seconds": FLOATS,
+    "daemon.poll_seconds": FLOATS,
+    "daemon.drain_seconds": st.floats(0, 8),
+    # str() of a list is a flow sequence, which the variable accepts.
+    "notifications.webhooks": st.lists(
+        st.from_regex(r"https?://[a-z0-9.-]{1,20}(/[a-z0-9]{1,8})?", fullmatch=True), max_size=3
+    ),
+    "notifications.retries": st.integers(0, 100),
+    "notifications.retry_base_seconds": FLOATS,
+    "notifications.timeout_seconds": FLOATS,
 }
 SOURCES = st.fixed_dictionaries(
     {key: st.tuples(st.none() | values, st.none() | values) for key, values in VALUES.items()}

@@ -20,7 +20,9 @@ SHARED = [
     "docs/execution_model/RECOVERY.md",
     "docs/execution_model/STATE_MACHINE.md",
     "docs/failure_modes/CATALOG.md",
+    "docs/operations/AUDIT_RETENTION.md",
     "docs/operations/CONFIGURATION.md",
+    "docs/operations/grafana-dashboard.json",
     "schemas/task.schema.json",
     "schemas/lifecycle.schema.json",
 ]

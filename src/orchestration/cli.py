@@ -905,3 +905,7 @@ def agent_prompt(ctx: click.Context, task_id: str, url: str | None, fmt: str) ->
         _emit_json(document)
     else:
         click.echo(render_prompt(document), nl=False)
+
+
+# Commands that grew their own modules (doit's cmd_*.py) register on import.
+from . import cmd_audit, cmd_daemon, cmd_metrics, cmd_watch  # noqa: E402, F401

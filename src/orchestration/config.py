@@ -6,21 +6,34 @@ Each key is resolved from, in order of precedence (EXEC-DOC-013): the
 environment variable ``ORCHESTRATOR_`` + the upper-cased key path joined with
 underscores, then ``orchestration.yaml``, then the built-in default.
 
-=================================  ==========  ===============================================
-Key                                Default     Environment variable
-=================================  ==========  ===============================================
-``server.host``                    127.0.0.1   ``ORCHESTRATOR_SERVER_HOST``
-``server.port``                    8000        ``ORCHESTRATOR_SERVER_PORT``
-``leases.ttl_seconds``             20          ``ORCHESTRATOR_LEASES_TTL_SECONDS``
-``leases.sweep_interval_seconds``  5           ``ORCHESTRATOR_LEASES_SWEEP_INTERVAL_SECONDS``
-``retry.base_seconds``             1           ``ORCHESTRATOR_RETRY_BASE_SECONDS``
-``retry.max_seconds``              300         ``ORCHESTRATOR_RETRY_MAX_SECONDS``
-``run.max_workers``                CPUs        ``ORCHESTRATOR_RUN_MAX_WORKERS``
-``audit.retention_days``           90          ``ORCHESTRATOR_AUDIT_RETENTION_DAYS``
-``audit.segment_max_bytes``        67108864    ``ORCHESTRATOR_AUDIT_SEGMENT_MAX_BYTES``
-``audit.tool_audit_max_bytes``     104857600   ``ORCHESTRATOR_AUDIT_TOOL_AUDIT_MAX_BYTES``
-``state.backups``                  10          ``ORCHESTRATOR_STATE_BACKUPS``
-=================================  ==========  ===============================================
+====================================  =========  =================================================
+Key                                   Default    Environment variable
+====================================  =========  =================================================
+``server.host``                       127.0.0.1  ``ORCHESTRATOR_SERVER_HOST``
+``server.port``                       8000       ``ORCHESTRATOR_SERVER_PORT``
+``leases.ttl_seconds``                20         ``ORCHESTRATOR_LEASES_TTL_SECONDS``
+``leases.sweep_interval_seconds``     5          ``ORCHESTRATOR_LEASES_SWEEP_INTERVAL_SECONDS``
+``retry.base_seconds``                1          ``ORCHESTRATOR_RETRY_BASE_SECONDS``
+``retry.max_seconds``                 300        ``ORCHESTRATOR_RETRY_MAX_SECONDS``
+``run.max_workers``                   CPUs       ``ORCHESTRATOR_RUN_MAX_WORKERS``
+``audit.retention_days``              90         ``ORCHESTRATOR_AUDIT_RETENTION_DAYS``
+``audit.segment_max_bytes``           67108864   ``ORCHESTRATOR_AUDIT_SEGMENT_MAX_BYTES``
+``audit.tool_audit_max_bytes``        104857600  ``ORCHESTRATOR_AUDIT_TOOL_AUDIT_MAX_BYTES``
+``state.backups``                     10         ``ORCHESTRATOR_STATE_BACKUPS``
+``daemon.serve``                      false      ``ORCHESTRATOR_DAEMON_SERVE``
+``daemon.restart_base_seconds``       1          ``ORCHESTRATOR_DAEMON_RESTART_BASE_SECONDS``
+``daemon.restart_max_seconds``        60         ``ORCHESTRATOR_DAEMON_RESTART_MAX_SECONDS``
+``daemon.poll_seconds``               2          ``ORCHESTRATOR_DAEMON_POLL_SECONDS``
+``daemon.drain_seconds``              5          ``ORCHESTRATOR_DAEMON_DRAIN_SECONDS``
+``notifications.webhooks``            []         ``ORCHESTRATOR_NOTIFICATIONS_WEBHOOKS``
+``notifications.retries``             5          ``ORCHESTRATOR_NOTIFICATIONS_RETRIES``
+``notifications.retry_base_seconds``  1          ``ORCHESTRATOR_NOTIFICATIONS_RETRY_BASE_SECONDS``
+``notifications.timeout_seconds``     5          ``ORCHESTRATOR_NOTIFICATIONS_TIMEOUT_SECONDS``
+====================================  =========  =================================================
+
+A list (``notifications.webhooks``) is a YAML sequence in the file; its
+variable holds the URLs separated by commas or spaces, or a flow sequence
+(``[https://a.example/hook, https://b.example/hook]``, JSON included).
 
 ``ORCHESTRATOR_JWT_SECRET`` is read only from the environment: a secret in the
 file is an error (EXEC-DOC-013). An invalid value, an unknown key or an
@@ -36,13 +49,14 @@ import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
 
 from .errors import DefinitionError, Problem, UsageError
+from .state.store import BACKUPS, SEGMENT_MAX_BYTES
 
 __all__ = [
     "CONFIG_FILE",
@@ -53,7 +67,9 @@ __all__ = [
     "AuditConfig",
     "Config",
     "ConfigError",
+    "DaemonConfig",
     "LeasesConfig",
+    "NotificationsConfig",
     "RetryConfig",
     "RunConfig",
     "ServerConfig",
@@ -148,7 +164,7 @@ class AuditConfig(_Section):
         default=90, ge=1, description="Sealed segments older than this are moved to the archive."
     )
     segment_max_bytes: int = Field(
-        default=67108864,
+        default=SEGMENT_MAX_BYTES,
         ge=1,
         description="The live journal is sealed into a segment past this size.",
     )
@@ -163,7 +179,54 @@ class StateConfig(_Section):
     """``state``: the runtime state folder ``.state/``."""
 
     backups: int = Field(
-        default=10, ge=0, description="Rotating copies of the snapshot kept in `.state/backups/`."
+        default=BACKUPS,
+        ge=0,
+        description="Rotating copies of the snapshot kept in `.state/backups/`.",
+    )
+
+
+class DaemonConfig(_Section):
+    """``daemon``: what ``orchestration daemon`` supervises, and how (OBS-010, OBS-011)."""
+
+    serve: bool = Field(
+        default=False,
+        description="Whether the daemon also runs `orchestration serve` (which needs "
+        "ORCHESTRATOR_JWT_SECRET).",
+    )
+    restart_base_seconds: float = Field(
+        default=1.0, gt=0, description="Backoff before restarting a crashed child process."
+    )
+    restart_max_seconds: float = Field(
+        default=60.0, gt=0, description="The longest backoff between restarts of a child."
+    )
+    poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often the daemon looks for new work once `run` ended."
+    )
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=8,
+        description="On SIGTERM, how long running attempts may finish before they are stopped.",
+    )
+
+
+_Webhook = Annotated[str, StringConstraints(pattern=r"^https?://[^\s,]+$")]
+
+
+class NotificationsConfig(_Section):
+    """``notifications``: where task failures and run completions are POSTed (OBS-012)."""
+
+    webhooks: list[_Webhook] = Field(
+        default=[], description="URLs each notification is POSTed to as JSON."
+    )
+    retries: int = Field(
+        default=5, ge=0, description="Retries of a failed delivery, with exponential backoff."
+    )
+    retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="Backoff before the first retry of a delivery."
+    )
+    timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long one delivery may take before it failed."
     )
 
 
@@ -193,6 +256,8 @@ class Config(BaseModel):
         "run": RunConfig,
         "audit": AuditConfig,
         "state": StateConfig,
+        "daemon": DaemonConfig,
+        "notifications": NotificationsConfig,
     }
 
     server: ServerConfig = ServerConfig()
@@ -201,6 +266,8 @@ class Config(BaseModel):
     run: RunConfig = RunConfig()
     audit: AuditConfig = AuditConfig()
     state: StateConfig = StateConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     jwt_secret: str | None = Field(default=None, repr=False, exclude=True)
 
     @classmethod
@@ -380,6 +447,8 @@ def _guess_keys(path: list[str]) -> list[str]:
         if near:
             return near
     by_leaf = {key.partition(".")[2]: key for key in keys}
+    if name in by_leaf:  # the right key in the wrong section: no need for look-alikes
+        return [by_leaf[name]]
     return [by_leaf[leaf] for leaf in _near(name, list(by_leaf))]
 
 
@@ -414,7 +483,8 @@ def _read_environment(
     values: dict[str, dict[str, Any]] = {}
     for section, texts in given.items():
         model = Config.SECTIONS[section]
-        bad = _invalid(model, texts, strict=False)
+        parsed_texts = {name: _from_text(model, name, text) for name, text in texts.items()}
+        bad = _invalid(model, parsed_texts, strict=False)
         for name, message in bad.items():
             setting = _setting(f"{section}.{name}")
             problems.append(
@@ -426,10 +496,28 @@ def _read_environment(
                     _INVALID,
                 )
             )
-        good = {name: text for name, text in texts.items() if name not in bad}
+        good = {name: value for name, value in parsed_texts.items() if name not in bad}
         parsed = model.model_validate(good, strict=False)
         values[section] = {name: getattr(parsed, name) for name in good}
     return values
+
+
+def _from_text(model: type[_Section], name: str, text: str) -> Any:
+    """A variable's text as the field wants it: a list field's items are split out."""
+    if not _is_list(model.model_fields[name]):
+        return text
+    if text.lstrip().startswith("["):  # a flow sequence, JSON included
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text  # reported as not a valid list
+    return [item for item in text.replace(",", " ").split() if item]
+
+
+def _is_list(info: FieldInfo) -> bool:
+    return getattr(info.annotation, "__origin__", None) is list
 
 
 # --- shared -----------------------------------------------------------------------------
@@ -467,6 +555,10 @@ def _setting(key: str) -> Setting:
 
 def _kind(info: FieldInfo) -> str:
     """The type and bounds of a field, for people: ``an integer from 1 to 65535``."""
+    if _is_list(info):
+        return "a list of http(s) URLs"
+    if info.annotation is bool:
+        return "a boolean"
     names = {int: "an integer", float: "a number", str: "a string"}
     annotation = info.annotation
     base = next((t for t in names if annotation is t or annotation == t | None), str)
@@ -490,6 +582,8 @@ def _kind(info: FieldInfo) -> str:
 
 
 def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

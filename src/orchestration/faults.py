@@ -10,6 +10,10 @@ it there. Points:
 - ``journal.after_fsync``: the transaction is durable, not yet acknowledged.
 - ``atomic.before_rename``: a replacement file is written, not yet renamed.
 - ``atomic.before_dir_fsync``: renamed, the directory not yet fsynced.
+- ``seal.before_new_journal``: journal segments sealed and in the manifest,
+  the live journal still holding their lines.
+- ``seal.before_snapshot``: the new, empty live journal in place, the
+  snapshot still pointing into the old one.
 
 Unset (always, outside tests), a point costs one comparison.
 """

@@ -419,6 +419,35 @@ def audit_record_without_reason(root: Path) -> None:
     (root / ".state/audit/tool_audit.jsonl").write_text(json.dumps(record) + "\n")
 
 
+def metrics_edited(root: Path) -> None:
+    synced(root)
+    edit_json(root / ".state/metrics.json", lambda d: d["transitions"]["task"].update(create=0))
+
+
+def dashboard_unknown_metric(root: Path) -> None:
+    replace_text(root / "docs/operations/grafana-dashboard.json",
+                 "rate(orchestration_transitions_total", "rate(orchestration_transition_total")  # fmt: skip
+
+
+def configuration_key_undocumented(root: Path) -> None:
+    path = root / "docs/operations/CONFIGURATION.md"
+    path.write_text(path.read_text().replace("audit.retention_days", "audit.retention"))
+
+
+def retention_policy_without_keys(root: Path) -> None:
+    path = root / "docs/operations/AUDIT_RETENTION.md"
+    path.write_text("# Audit retention\n\nWe keep everything forever.\n")
+
+
+def sealed_segment_altered(root: Path) -> None:
+    synced(root)
+    assert main(["--root", str(root), "audit", "rotate"]) == 0
+    segment = root / ".state/audit/transitions-000001.jsonl.gz"
+    data = bytearray(segment.read_bytes())
+    data[20] ^= 0xFF
+    segment.write_bytes(bytes(data))
+
+
 @dataclass(frozen=True)
 class Case:
     """A breakage and where the validator must report it."""
@@ -489,6 +518,15 @@ CASES = [
     Case("artifact_schemas", artifact_schema_missing, "AGENT-WF-003", CONTRACT, 45),
     Case("tool_audit", audit_record_without_reason, "AGENT-WF-012",
          ".state/audit/tool_audit.jsonl", 1),
+    Case("operator_docs", configuration_key_undocumented, "EXEC-DOC-002",
+         "docs/operations/CONFIGURATION.md"),
+    Case("retention_policy", retention_policy_without_keys, "AUDIT-001",
+         "docs/operations/AUDIT_RETENTION.md"),
+    Case("sealed_segments", sealed_segment_altered, "AUDIT-003",
+         ".state/audit/transitions-000001.jsonl.gz"),
+    Case("metrics_document", metrics_edited, "OBS-001", ".state/metrics.json"),
+    Case("grafana_dashboard", dashboard_unknown_metric, "OBS-006",
+         "docs/operations/grafana-dashboard.json", 200),
 ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ Stability: provisional (paths and shapes as documented by ``GET /openapi.json``)
 ``GET /api/v1/events?after=SEQ&wait=30``   journal lines after SEQ (a long poll)
 ``GET /api/v1/audit``                      tool audit records
 ``GET /health``                            liveness
+``GET /metrics``                           Prometheus text format (OBS-002)
 =========================================  ===============================================
 
 The app keeps no task status of its own: every request goes through the
@@ -276,6 +277,29 @@ def create_app(workflow: Workflow, *, stopping: Callable[[], bool] = lambda: Fal
                               task_id=task_id, decision=decision)
         )  # fmt: skip
         return _json({"records": found})
+
+    @app.get(
+        "/metrics",
+        tags=["state"],
+        summary="Metrics in the Prometheus text format",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def metrics() -> Response:
+        """The pipeline's counters, gauges and histograms, for Prometheus to scrape (OBS-002).
+
+        The names are those of spec section 13 (`orchestration_tasks`,
+        `orchestration_transitions_total`, ...); the values are those of
+        `.state/metrics.json` and of `orchestration metrics` at the same journal seq.
+        """
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from ..state.metrics import exposition
+
+        def scrape() -> bytes:
+            return exposition(workflow.store.metrics())
+
+        return Response(await run_in_threadpool(scrape), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", tags=["state"], response_model=HealthResponse, summary="Liveness")
     async def health() -> Response:

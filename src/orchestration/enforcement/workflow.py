@@ -584,13 +584,7 @@ class Workflow:
                     del self._offsets[old]
         if after >= last:
             return []
-        offset = self._offsets.get(after)
-        tail = (
-            self.store.journal.read(offset, after)
-            if offset is not None
-            else self.store.journal.read()
-        )
-        return [line for line in tail.lines if line["seq"] > after][:limit]
+        return self.store.read_after(after, self._offsets.get(after, 0))[:limit]
 
     def audit_records(self, **filters: Any) -> list[dict[str, Any]]:
         """Tool audit records (see :meth:`orchestration.state.audit.ToolAudit.read`)."""

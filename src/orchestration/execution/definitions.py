@@ -75,6 +75,7 @@ _MIRRORED = (
     "priority",
     "capabilities",
     "resources",
+    "type",
     "declared",
 )
 _DONE = frozenset({"succeeded", "skipped"})  # a dependency in these lets dependents start
@@ -100,6 +101,7 @@ def mirror_of(task: Task) -> list[Any]:
         task.priority or None,
         list(task.worker_requirements.capabilities) or None,
         dict(task.resources) or None,
+        None if task.type == "shell" else str(task.type),
         None if task.status == "pending" else str(task.status),
     ]
 
@@ -115,6 +117,7 @@ def _document_mirror(document: dict[str, Any]) -> list[Any]:
         get("priority") or None,
         get("worker_requirements", _EMPTY).get("capabilities") or None,
         get("resources") or None,
+        None if document["type"] == "shell" else document["type"],
         None if status == "pending" else status,
     ]
 

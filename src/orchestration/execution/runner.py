@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError, OrchestrationError
 from ..failures import Decision, FailureMode, backoff_seconds, decisions
+from ..logs import EventLog, journal_event
 from ..registry import load_capabilities
 from ..registry.workers import Worker, load_workers, local_workers
 from ..state import Store
@@ -122,6 +123,7 @@ class Runner:
         self._drained = False
         self.summary = RunSummary()
         self._stop_heartbeat = threading.Event()
+        self.log = EventLog(self.files.logs, component="run", holder=self.holder)  # OBS-005
 
     def _prepare(self, definitions: Definitions) -> None:
         """What the run derives from the definitions: scope, slack, resources, manual tasks.
@@ -163,6 +165,12 @@ class Runner:
             DefinitionError: the definitions have problems (see :meth:`_prepare`).
             UsageError: ``--target`` or ``--workstream`` names no task.
         """
+        try:
+            return self._run()
+        finally:
+            self.log.close()
+
+    def _run(self) -> RunSummary:
         # Resuming, the state is read while the task files' signatures are
         # taken (see definitions.start_loading); a new pipeline's definitions
         # are checked before anything under .state/ is created.
@@ -188,6 +196,7 @@ class Runner:
                 entries = store.state.tasks.items()
                 self.failed = {t for t, e in entries if e["status"] == "failed"} & self.scope
                 self._start_workers()
+                self.log.info("run.started", scope=len(self.scope), workers=len(self.workers))
                 self._sweep()
                 self._loop()
                 self._stop_workers()
@@ -239,10 +248,14 @@ class Runner:
         """Run ``change`` in one transaction and stream the lines it committed."""
         with self.store.transaction(self.holder) as tx:
             result = change(tx)
+        tasks = self.store.state.tasks
         for line in tx.lines:
             self.emit(line)
             if line["to"] == "failed" and line["entity"] == "task" and line["id"] in self.scope:
                 self.failed.add(line["id"])  # a retry may be due
+            event = journal_event(line, tasks)
+            if event is not None:
+                self.log.log(event[0], event[1], **event[2])
         return result
 
     # --- workers ------------------------------------------------------------------------
@@ -654,6 +667,8 @@ class Runner:
                 self.summary.blocked.append(task_id)
             elif status in WAITING:
                 self.summary.waiting.append(task_id)
+        summary = self.summary.document()
+        self.log.log("error" if summary["exit_code"] else "info", "run.finished", **summary)
 
 
 def _worker_id(attempt: Attempt) -> str:

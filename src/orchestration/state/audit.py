@@ -17,7 +17,8 @@ that order, possibly followed by others::
 A record is on disk (written with ``O_APPEND`` and fsynced) before
 :meth:`ToolAudit.append` returns. Appends are safe across threads and
 processes: the lock ``.state/audit/.lock`` (not the store's writer lock)
-serialises rotation and the write itself, the fsync happens after it. When a
+serialises rotation and the write itself, the fsync happens after it, and
+one fsync serves every append of the process waiting for it (group commit). When a
 record would take the live file past ``max_bytes`` the file is first renamed
 to ``tool_audit-<UTC yyyymmddThhmmssZ>-<n>.jsonl`` (``n`` from 1, unique) and
 a new one started; no record is ever rewritten or dropped. A record larger
@@ -26,10 +27,11 @@ than ``max_bytes`` gets a file of its own.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ from filelock import FileLock
 
 from ..atomic import fsync_directory
 from .journal import SEVERITIES, now
+from .layout import Layout
+from .segments import Entry, Manifest, seal_file, sealed_data
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -45,6 +49,7 @@ __all__ = [
     "DECISIONS",
     "DEFAULT_MAX_BYTES",
     "ToolAudit",
+    "all_records",
     "audit_record",
 ]
 
@@ -116,6 +121,8 @@ class ToolAudit:
         # FileLock is reentrant within a process, so threads need their own mutex.
         self._mutex = threading.Lock()
         self._lock = FileLock(folder / ".lock", thread_local=False)
+        self._sync_mutex = threading.Lock()
+        self._synced: tuple[tuple[int, int] | None, int] = (None, 0)  # file and bytes fsynced
         self._ready = False
 
     def append(self, record: Mapping[str, Any]) -> None:
@@ -137,15 +144,31 @@ class ToolAudit:
                 view = memoryview(line)
                 while view:
                     view = view[os.write(fd, view) :]
+                stat = os.fstat(fd)
             except BaseException:
                 os.close(fd)
                 raise
         try:
-            os.fsync(fd)
+            self._sync(fd, (stat.st_dev, stat.st_ino), started + len(line))
         finally:
             os.close(fd)
         if started == 0:  # a new file: make its name durable too
             fsync_directory(self.folder)
+
+    def _sync(self, fd: int, identity: tuple[int, int], end: int) -> None:
+        """Make the file durable through ``end``: one fsync serves every append waiting.
+
+        Group commit: an fsync covers every write that finished before it
+        began, so an append whose bytes a concurrent fsync already covered
+        returns without its own.
+        """
+        with self._sync_mutex:
+            synced, through = self._synced
+            if synced == identity and through >= end:
+                return
+            size = os.fstat(fd).st_size
+            os.fsync(fd)
+            self._synced = (identity, size)
 
     def _open_for(self, size: int) -> tuple[int, int]:
         """The live file open for appending (rotated first if ``size`` more bytes overflow it)."""
@@ -164,6 +187,33 @@ class ToolAudit:
         while (candidate := self.folder / f"tool_audit-{stamp}-{number}.jsonl").exists():
             number += 1
         return candidate
+
+    def seal(self, manifest: Manifest) -> list[Entry]:
+        """Seal the live file and every rotated one into segments (AUDIT-002), oldest first.
+
+        The live file is first rotated under the audit lock (appenders go on
+        in a new one); each rotated file is then compressed into a segment
+        recorded in ``manifest`` and removed. A file whose name the manifest
+        already records was sealed before a crash: it is only removed. The
+        caller holds the store's writer lock, which serialises the manifest.
+        """
+        with self._mutex, self._lock:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                os.rename(self.path, self._rotated_name())
+        sealed = {entry.source for entry in manifest.entries if entry.kind == "tool_audit"}
+        entries = []
+        for path in self.rotated():
+            if path.name not in sealed:
+                data = path.read_bytes()
+                if data and not data.endswith(b"\n"):
+                    data += b"\n"  # a record torn by a crash stays a (skipped) line
+                if data:
+                    entries.append(seal_file(manifest, self.folder, data, kind="tool_audit",
+                                             source=path.name))  # fmt: skip
+            path.unlink()
+        if entries:
+            fsync_directory(self.folder)
+        return entries
 
     def rotated(self) -> list[Path]:
         """The rotated files, oldest first."""
@@ -216,6 +266,30 @@ class ToolAudit:
             if len(found) >= limit:
                 break
         return found
+
+
+def all_records(files: Layout) -> Iterator[dict[str, Any]]:
+    """Every tool audit record, oldest first: sealed segments, rotated files, the live file.
+
+    Lines that do not parse (a record torn by a crash) are skipped.
+    """
+    audit = ToolAudit(files.audit)
+    for data in itertools.chain(sealed_data(files, "tool_audit"), _plain(audit)):
+        for raw in data.splitlines():
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def _plain(audit: ToolAudit) -> Iterator[bytes]:
+    for path in [*audit.rotated(), audit.path]:
+        try:
+            yield path.read_bytes()
+        except FileNotFoundError:
+            continue  # sealed since it was listed: read_history readers see the segment next time
 
 
 def _rotation_order(path: Path) -> tuple[str, int]:

@@ -29,9 +29,10 @@ from typing import Any
 import orjson
 
 from .. import faults
+from ..atomic import write_atomic
 from ..errors import OrchestrationError
 
-__all__ = ["SEVERITIES", "Journal", "JournalError", "Tail", "now"]
+__all__ = ["SEVERITIES", "Journal", "JournalError", "Tail", "find_lines", "now"]
 
 SEVERITIES = frozenset({"debug", "info", "warning", "error", "critical"})  # STATE-OBS-005
 FIELDS = ("seq", "ts", "entity", "id", "from", "to", "trigger", "actor", "reason", "severity")
@@ -55,11 +56,15 @@ class Tail:
         end: the offset just past the last complete line.
         torn: bytes after ``end`` that are not a committed transaction (a
             crash during an append), ``b""`` when none.
+        identity: the file read, as ``(st_dev, st_ino)``; sealing the journal
+            (``audit rotate``) starts a new file, which readers notice by it.
+            ``None`` when there was no file.
     """
 
     lines: list[dict[str, Any]]
     end: int
     torn: bytes
+    identity: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,9 @@ class Journal:
 
     path: Path
 
-    def read(self, offset: int = 0, after_seq: int = 0) -> Tail:
+    def read(
+        self, offset: int = 0, after_seq: int = 0, expect: tuple[int, int] | None = None
+    ) -> Tail:
         """Every complete line from byte ``offset`` on.
 
         Args:
@@ -76,6 +83,9 @@ class Journal:
                 ``journal_offset``).
             after_seq: the seq of the line just before ``offset``; the first
                 line read must be ``after_seq + 1``.
+            expect: the identity of the file ``offset`` is a position in; when
+                the file is another one (the journal was sealed since), nothing
+                is read and the returned tail carries the new identity.
 
         Raises:
             JournalError: a line is not valid JSON, lacks a field, or breaks
@@ -83,6 +93,10 @@ class Journal:
         """
         try:
             with open(self.path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                identity = (stat.st_dev, stat.st_ino)
+                if expect is not None and identity != expect:
+                    return Tail([], offset, b"", identity)
                 handle.seek(offset)
                 data = handle.read()
         except FileNotFoundError:
@@ -101,9 +115,52 @@ class Journal:
                 committed, committed_end = len(lines), position
         # Anything after the last committed line is a transaction a crash cut
         # short (or an append still in flight): it was never acknowledged.
-        return Tail(lines[:committed], committed_end, data[committed_end - offset :])
+        return Tail(lines[:committed], committed_end, data[committed_end - offset :], identity)
 
-    def _parse(self, raw: bytes, position: int, expected: int) -> dict[str, Any]:
+    def identity(self) -> tuple[int, int] | None:
+        """The file's ``(st_dev, st_ino)``, ``None`` when there is none."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def first_seq(self) -> int | None:
+        """The seq of the first line, ``None`` for an empty or missing journal."""
+        try:
+            with open(self.path, "rb") as handle:
+                first = handle.readline()
+        except FileNotFoundError:
+            return None
+        if not first.endswith(b"\n"):
+            return None
+        return self._parse(first, 0, 0, check_seq=False)["seq"]  # type: ignore[no-any-return]
+
+    def ends_at(self, offset: int, seq: int) -> bool:
+        """Whether the line ending at byte ``offset`` is the line ``seq``."""
+        if offset <= 0:
+            return False
+        try:
+            with open(self.path, "rb") as handle:
+                start = max(0, offset - 65536)
+                handle.seek(start)
+                data = handle.read(offset - start)
+        except FileNotFoundError:
+            return False
+        if len(data) != offset - start or not data.endswith(b"\n"):
+            return False
+        cut = data.rfind(b"\n", 0, len(data) - 1) + 1
+        if cut == 0 and start > 0:
+            return False  # a line longer than the window: look no further
+        try:
+            line = orjson.loads(data[cut:])
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(line, dict) and line.get("seq") == seq
+
+    def _parse(
+        self, raw: bytes, position: int, expected: int, *, check_seq: bool = True
+    ) -> dict[str, Any]:
         try:
             line = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -115,7 +172,7 @@ class Journal:
                 "git history or a backup, or move it away and run `orchestration state rebuild`"
             )
             raise JournalError(msg)
-        if line["seq"] != expected:
+        if check_seq and line["seq"] != expected:
             msg = (
                 f"{self.path}: seq {line['seq']!r} at byte {position} where {expected} was "
                 "expected; the journal was edited by hand or merged. Restore it, or move it "
@@ -123,6 +180,25 @@ class Journal:
             )
             raise JournalError(msg)
         return line
+
+    def drop_through(self, seq: int) -> int:
+        """Replace the journal, atomically, by its lines after ``seq``; return the bytes dropped.
+
+        For a crash between sealing lines into a segment and starting the new
+        live journal: the lines through ``seq`` are in the segment already.
+        """
+        data = self.path.read_bytes()
+        position = 0
+        for raw in data.splitlines(keepends=True):
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                break
+            if not isinstance(line, dict) or line.get("seq", seq + 1) > seq:
+                break
+            position += len(raw)
+        write_atomic(self.path, data[position:])
+        return position
 
     def cut(self, end: int) -> None:
         """Truncate the journal at ``end`` (dropping a torn last line) durably."""
@@ -168,7 +244,6 @@ class Journal:
         Searches the mapped file for the id's bytes instead of parsing every
         line: a million-line journal is scanned at the speed of memory.
         """
-        needle = b'"id":' + orjson.dumps(entity_id) + b","
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - closed below, lines streamed
         except FileNotFoundError:
@@ -177,13 +252,19 @@ class Journal:
             if os.fstat(handle.fileno()).st_size == 0:
                 return
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                found = data.find(needle)
-                while found != -1:
-                    start = data.rfind(b"\n", 0, found) + 1
-                    end = data.find(b"\n", found)
-                    if end == -1:
-                        return  # a last line still being written
-                    line = orjson.loads(data[start:end])
-                    if line.get("id") == entity_id:
-                        yield line
-                    found = data.find(needle, end)
+                yield from find_lines(data, entity_id)
+
+
+def find_lines(data: bytes | mmap.mmap, entity_id: str) -> Iterator[dict[str, Any]]:
+    """The complete journal lines of ``data`` about ``entity_id``, found by the id's bytes."""
+    needle = b'"id":' + orjson.dumps(entity_id) + b","
+    found = data.find(needle)
+    while found != -1:
+        start = data.rfind(b"\n", 0, found) + 1
+        end = data.find(b"\n", found)
+        if end == -1:
+            return  # a last line still being written
+        line = orjson.loads(data[start:end])
+        if line.get("id") == entity_id:
+            yield line
+        found = data.find(needle, end)

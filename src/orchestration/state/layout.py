@@ -25,7 +25,10 @@ class Layout:
     attempts: Path  # attempts/<task_id>/<n>/, what a crashed runner leaves to the next
     leases: Path  # leases/<holder>.json, heartbeats renewing a holder's leases
     sandboxes: Path  # sandboxes/<task_id>/<n>/, the attempts' git worktrees
-    audit: Path  # audit/, the tool audit tool_audit.jsonl and its rotated files
+    audit: Path  # audit/, the tool audit, sealed segments and their manifest.json
+    archive: Path  # archive/, sealed segments past retention (AUDIT-004)
+    metrics: Path  # metrics.json, counters and gauges for operators (OBS-001)
+    daemon: Path  # daemon.pid, the background daemon's PID file (OBS-010)
 
 
 def layout(root: Path) -> Layout:
@@ -43,4 +46,7 @@ def layout(root: Path) -> Layout:
         folder / "leases",
         folder / "sandboxes",
         folder / "audit",
+        folder / "archive",
+        folder / "metrics.json",
+        folder / "daemon.pid",
     )

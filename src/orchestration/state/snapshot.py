@@ -6,10 +6,14 @@ Stability: stable (the snapshot document is a public contract, STATE-OBS-002).
 construction ``replay(journal)``, which ``state verify`` checks. A task's
 entry mirrors, besides its runtime ``status``, what the engine needs from its
 definition to decide transitions without reading task files (dependencies,
-retries, priority, capabilities), as the ``create``/``redefine`` lines
-recorded it at ``sync``. Fields at their default (no dependencies, no retries,
-priority 0, no capabilities, declared ``pending``, ``retry_count`` 0) are
-left out: at 100k tasks the snapshot is written several times a second.
+retries, priority, capabilities; its ``type``, for the metrics), as the
+``create``/``redefine`` lines recorded it at ``sync``. Fields at their default
+(no dependencies, no retries, priority 0, no capabilities, type ``shell``,
+declared ``pending``, ``retry_count`` 0) are left out: at 100k tasks the
+snapshot is written several times a second. The ``metrics`` section is the
+fold of the same lines into counters (see :mod:`orchestration.state.metrics`);
+a snapshot without one, written by an engine before metrics, is not trusted:
+the store rebuilds it from the journal.
 
 Snapshot document::
 
@@ -19,9 +23,10 @@ Snapshot document::
      "tasks": {"task-001": {"workstream_id": "ws-001", "status": "running",
                             "retry_count": 1, "dependencies": ["task-000"],
                             "max_retries": 3, "priority": 2, "capabilities": ["aider"],
-                            "declared": "cancelled"}},
+                            "type": "aider", "declared": "cancelled"}},
      "workers": {},
-     "archived": {"task-000": {"workstream_id": "ws-001", "status": "succeeded"}}}
+     "archived": {"task-000": {"workstream_id": "ws-001", "status": "succeeded"}},
+     "metrics": {"tasks": {"ws-001": {"running": 1}}, ...}}
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import orjson
 from ..atomic import write_atomic
 from ..bulk import gc_paused
 from ..errors import OrchestrationError
+from .metrics import Metrics
 
 __all__ = [
     "DEFINITION",
@@ -52,7 +58,9 @@ __all__ = [
 
 SNAPSHOT_VERSION = "1.0.0"
 # The keys of a task's entry that mirror its definition (besides workstream_id).
-DEFINITION = ("dependencies", "max_retries", "priority", "capabilities", "resources", "declared")
+DEFINITION = (
+    "dependencies", "max_retries", "priority", "capabilities", "resources", "type", "declared",
+)  # fmt: skip
 LEASED = frozenset({"claimed", "running"})  # the statuses in which a task has a lease
 
 
@@ -110,11 +118,13 @@ class State:
     workstreams: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     archived: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def apply(self, line: dict[str, Any]) -> None:
-        """Fold one committed journal line into the state."""
+        """Fold one committed journal line into the state (and its metrics)."""
         self.last_seq = line["seq"]
         entity = line["entity"]
+        self.metrics.count(entity, line["trigger"])
         if entity == "worker":
             worker = self.workers.setdefault(line["id"], {})
             worker["status"] = line["to"]
@@ -133,12 +143,16 @@ class State:
                 "workstream_id": entry["workstream_id"],
                 "status": line["from"],
             }
+            self.metrics.removed(task_id, entry, entry["status"])
             return
         if trigger in ("create", "redefine"):
             self.archived.pop(task_id, None)
-            fold(self.tasks.setdefault(task_id, {}), line)
+            entry = self.tasks.setdefault(task_id, {})
         else:
-            fold(self.tasks[task_id], line)
+            entry = self.tasks[task_id]
+        before = (entry["workstream_id"], entry["status"]) if entry else None
+        fold(entry, line)
+        self.metrics.moved(task_id, line, before, entry)
 
     def derive_workstreams(self, derive: Callable[[Iterable[str]], str]) -> None:
         """Recompute every workstream's status from its tasks (SM-DEF-008)."""
@@ -158,6 +172,7 @@ class State:
             "tasks": self.tasks,
             "workers": self.workers,
             "archived": self.archived,
+            "metrics": self.metrics.section(),
         }
 
     def copy(self) -> State:
@@ -165,11 +180,20 @@ class State:
         return copy.deepcopy(self)
 
     @classmethod
-    def from_document(cls, document: dict[str, Any], source: Path) -> State:
+    def from_document(
+        cls, document: dict[str, Any], source: Path, *, without_metrics: bool = False
+    ) -> State:
         """The state a snapshot document describes.
 
+        Args:
+            without_metrics: accept a snapshot written before metrics (its
+                metrics are then empty), for readers that do not show them.
+
         Raises:
-            SnapshotError: unsupported ``schema_version`` or missing parts.
+            SnapshotError: unsupported ``schema_version`` or missing parts; a
+                snapshot without metrics, unless ``without_metrics``: its
+                counters cannot be trusted, and the store rebuilds it from the
+                journal when it opens.
         """
         version = document.get("schema_version")
         if version != SNAPSHOT_VERSION:
@@ -179,7 +203,15 @@ class State:
                 "`orchestration state rebuild` to rebuild it from the journal"
             )
             raise SnapshotError(msg)
+        if "metrics" not in document and not without_metrics:
+            msg = (
+                f"{source}: snapshot has no metrics (written by an engine before metrics), so "
+                "its counters would be wrong; any command that writes the state (`orchestration "
+                "sync`) or `orchestration state rebuild` rebuilds it from the journal"
+            )
+            raise SnapshotError(msg)
         try:
+            section = document.get("metrics")
             return cls(
                 last_seq=int(document["last_seq"]),
                 journal_offset=int(document["journal_offset"]),
@@ -187,14 +219,19 @@ class State:
                 workstreams=dict(document["workstreams"]),
                 workers=dict(document["workers"]),
                 archived=dict(document.get("archived", {})),
+                metrics=Metrics() if section is None else Metrics.from_section(section),
             )
-        except (KeyError, TypeError, ValueError) as bad:
+        except (KeyError, TypeError, ValueError, AttributeError) as bad:
             msg = f"{source}: snapshot is missing or has a malformed part ({bad})"
             raise SnapshotError(msg) from bad
 
 
-def read_snapshot(path: Path) -> State | None:
+def read_snapshot(path: Path, *, without_metrics: bool = False) -> State | None:
     """The state in ``path``, or ``None`` when the file does not exist.
+
+    Args:
+        without_metrics: accept a snapshot written before metrics (see
+            :meth:`State.from_document`).
 
     Raises:
         SnapshotError: the file does not parse or is not a supported snapshot.
@@ -212,7 +249,7 @@ def read_snapshot(path: Path) -> State | None:
     if not isinstance(document, dict):
         msg = f"{path}: snapshot is not a JSON object"
         raise SnapshotError(msg)
-    return State.from_document(document, path)
+    return State.from_document(document, path, without_metrics=without_metrics)
 
 
 def write_snapshot(path: Path, state: State, timestamp: str) -> None:

@@ -14,6 +14,13 @@ The snapshot ``current.json`` is a checkpoint of the journal: written at most
 every 250 ms while changes stream in (a background flush catches the last
 ones), and exactly when the store closes (STATE-OBS-009). Opening the store
 repairs what a crash leaves (STATE-OBS-011).
+
+``seal`` (``audit rotate``, and every commit that takes the live journal past
+``audit.segment_max_bytes``) moves the journal's lines into sealed segments
+(``orchestration.state.segments``) and starts a new, empty live file. The
+snapshot's ``journal_offset`` is a position in the live file; a store that
+finds the file replaced (another process sealed it) or the offset stale
+finds its place by ``seq`` instead, in the segments if need be.
 """
 
 from __future__ import annotations
@@ -24,34 +31,38 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from filelock import FileLock
 
+from .. import faults
 from ..atomic import write_atomic
 from ..bulk import gc_paused
-from ..errors import OrchestrationError, UsageError
-from .attempts import lease_expiry
-from .journal import Journal, Tail, now
-from .snapshot import DEFINITION, LEASED, SnapshotError, State, fold, read_snapshot, write_snapshot
+from ..errors import OrchestrationError
+from .audit import ToolAudit
+from .journal import Journal, JournalError, Tail, now
+from .layout import layout
+from .segments import Entry, Manifest, read_history, seal_file, sealed_lines
+from .snapshot import DEFINITION, LEASED, SnapshotError, State, read_snapshot, write_snapshot
+from .transaction import Transaction, journal_line
 
 if TYPE_CHECKING:
     from ..lifecycles import Lifecycle
     from ..tasks.model import Task
 
-__all__ = ["SNAPSHOT_LAG", "Store", "Transaction"]
+__all__ = ["SNAPSHOT_LAG", "StateError", "Store", "Transaction", "replay"]
 
 SNAPSHOT_LAG = (
     0.25  # seconds the snapshot may trail the journal while a writer runs (STATE-OBS-009)
 )
-BACKUPS = 10  # rotating copies of current.json kept in .state/backups/
 BACKUP_EVERY = 60.0  # seconds between backups
+BACKUPS = 10  # snapshots kept in .state/backups/, unless `state.backups` says otherwise
+SEGMENT_MAX_BYTES = 64 << 20  # the live journal is sealed past this (`audit.segment_max_bytes`)
+# The variables that set the store's two settings (see orchestration.config).
+_VARIABLES = ("ORCHESTRATOR_STATE_BACKUPS", "ORCHESTRATOR_AUDIT_SEGMENT_MAX_BYTES")
 INDEX_EVERY = 1.0  # seconds between index.json writes while a writer runs (exact at close)
-DONE = frozenset({"succeeded", "skipped"})  # a dependency in these lets dependents start
-BLOCKING = frozenset({"cancelled"})  # ... in these (or failed for good) never will
 
 
 _LAST_SEQ = re.compile(rb'"last_seq":(\d+)')
@@ -67,346 +78,8 @@ def _snapshot_seq(path: Path) -> int:
     return int(found[1]) if found else -1
 
 
-def _journal_line(
-    entity: str,
-    entity_id: str,
-    source: str | None,
-    dest: str | None,
-    trigger: str,
-    *,
-    actor: str,
-    reason: str = "",
-    severity: str = "info",
-    **extra: Any,
-) -> dict[str, Any]:
-    """A journal line (STATE-OBS-004) before its commit numbers and stamps it."""
-    return {
-        "seq": 0, "ts": "", "entity": entity, "id": entity_id, "from": source, "to": dest,
-        "trigger": trigger, "actor": actor, "reason": reason, "severity": severity, **extra,
-    }  # fmt: skip
-
-
 class StateError(OrchestrationError):
     """The state cannot be opened or written (read-only, full disk, ...)."""
-
-
-@dataclass
-class Transaction:
-    """Changes being prepared: they see each other, nobody else sees them yet."""
-
-    store: Store
-    actor: str
-    lines: list[dict[str, Any]]
-    overlay: dict[str, dict[str, Any]]
-    # Who depends on whom, when this transaction redefines it (sync).
-    dependents: dict[str, list[str]] | None = None
-    # Workers this transaction changed: id → entry.
-    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def status(self, task_id: str) -> str:
-        """The task's status including this transaction's changes."""
-        return str(self.entry(task_id)["status"])
-
-    def entry(self, task_id: str) -> dict[str, Any]:
-        """The task's state entry including this transaction's changes."""
-        found = self.overlay.get(task_id)
-        if found is None:
-            try:
-                found = self.store.state.tasks[task_id]
-            except KeyError:
-                msg = (
-                    f"task {task_id!r} is not in the state; if it is defined, run "
-                    "`orchestration sync` first"
-                )
-                raise UsageError(msg) from None
-        return found
-
-    def record(self, task_id: str, trigger: str, dest: str | None, **line: Any) -> dict[str, Any]:
-        """Add one line about a task, already decided, to the transaction."""
-        known = task_id in self.overlay or task_id in self.store.state.tasks
-        entry = dict(self.entry(task_id)) if known else {}
-        record = _journal_line(
-            "task", task_id, entry.get("status"), dest, trigger,
-            actor=line.pop("actor", self.actor), reason=line.pop("reason", ""),
-            severity=line.pop("severity", "info"), **line,
-        )  # fmt: skip
-        self.lines.append(record)
-        if trigger == "archive":
-            self.overlay[task_id] = {**entry, "status": None}
-        else:
-            fold(entry, record)
-            self.overlay[task_id] = entry
-        return record
-
-    def apply(
-        self,
-        task_id: str,
-        trigger: str,
-        *,
-        reason: str = "",
-        actor: str | None = None,
-        severity: str | None = None,
-        **line: Any,
-    ) -> str:
-        """Apply ``trigger`` to a task, and every change it implies.
-
-        Args:
-            severity: the line's severity; by default ``info``, and for a
-                failure ``warning`` while a retry remains, else ``error``.
-            line: more fields of the journal line (``lease``, ``attempt``,
-                ``failure``; see :func:`orchestration.state.snapshot.fold`).
-
-        Returns:
-            The task's new status.
-
-        Raises:
-            TransitionRejected: the lifecycle does not allow it (SM-DEF-006).
-        """
-        lifecycle = self.store.lifecycles["task"]
-        guards = self._guards(task_id)
-        dest = lifecycle.apply(task_id, self.status(task_id), trigger, guards)
-        if severity is None:
-            severity = "info"
-        if dest == "failed":  # ERR-FM-007: warning while a retry remains, error when final
-            final = line.get("failure", {}).get("final", False)
-            severity = "warning" if guards["attempts_remaining"] and not final else "error"
-        self.record(
-            task_id, trigger, dest, reason=reason, actor=actor or self.actor, severity=severity,
-            **line,
-        )  # fmt: skip
-        self._cascade(task_id, dest)
-        return dest
-
-    def _guards(self, task_id: str) -> dict[str, bool]:
-        entry = self.entry(task_id)
-        return {
-            "dependencies_succeeded": self.ready_to_run(task_id),
-            # A person may retry a final failure while retries remain; the
-            # engine never does (see _failed_for_good).
-            "attempts_remaining": entry.get("retry_count", 0) < entry.get("max_retries", 0),
-            # A person's change holds the lease; a worker's is fenced by finish().
-            "lease_valid": True,
-            "lease_expired": entry.get("status") in LEASED
-            and self.lease_problem(task_id, entry.get("epoch", 0)) is not None,
-        }
-
-    # --- leases, attempts and workers (CONC-REG-006..011, SM-DEF-009) ----------
-
-    def active(self) -> set[str]:
-        """Tasks claimed or running (holding a lease), this transaction's changes included."""
-        found = set(self.store.active)
-        for task_id, entry in self.overlay.items():
-            if entry.get("status") in LEASED:
-                found.add(task_id)
-            else:
-                found.discard(task_id)
-        return found
-
-    def claim(self, task_id: str, *, holder: str, worker: str, ttl: float) -> int:
-        """Lease a ready task to ``worker`` of ``holder``; returns the new fencing epoch."""
-        epoch = int(self.entry(task_id).get("epoch", 0)) + 1
-        lease = {"holder": holder, "worker": worker, "epoch": epoch,
-                 "granted": round(time.time(), 3), "ttl": ttl}  # fmt: skip
-        self.apply(task_id, "claim", actor=f"worker:{worker}",
-                   reason=f"lease epoch {epoch} to {holder}", lease=lease)  # fmt: skip
-        return epoch
-
-    def start(self, task_id: str) -> int:
-        """Start the next attempt of a claimed task; returns its number."""
-        entry = self.entry(task_id)
-        attempt = int(entry.get("attempt", 0)) + 1
-        worker = entry["lease"]["worker"]
-        self.apply(task_id, "start", actor=f"worker:{worker}", reason=f"attempt {attempt}",
-                   attempt=attempt)  # fmt: skip
-        return attempt
-
-    def lease_problem(self, task_id: str, epoch: int) -> str | None:
-        """Why the holder of lease ``epoch`` may not change the task now; ``None`` if it may."""
-        entry = self.entry(task_id)
-        lease = entry.get("lease")
-        if lease is None or lease["epoch"] != epoch:
-            held = f"lease epoch {lease['epoch']}" if lease else "no lease"
-            return f"lease epoch {epoch} is not current (the task is {entry['status']}, {held})"
-        late = time.time() - lease_expiry(lease, self.store.leases)
-        if late > 0:
-            return f"lease epoch {epoch} of {lease['holder']} expired {late:.1f} s ago"
-        return None
-
-    def finish(
-        self,
-        task_id: str,
-        epoch: int,
-        trigger: str,
-        *,
-        reason: str,
-        failure: dict[str, Any] | None = None,
-        started: bool = True,
-    ) -> str | None:
-        """``complete`` or ``fail`` an attempt for the holder of lease ``epoch`` (CONC-REG-007).
-
-        Args:
-            started: whether the attempt's process ran; an expired lease of
-                one that never did is abandoned without spending a retry.
-
-        Returns:
-            ``None`` when applied; otherwise why the lease is not the holder's
-            any more: the late result is refused and recorded as an event with
-            ``FM-LEASE-EXPIRED``, and a still-current expired lease is expired.
-        """
-        problem = self.lease_problem(task_id, epoch)
-        if problem is None:
-            extra: dict[str, Any] = {} if failure is None else {"failure": failure}
-            worker = self.entry(task_id)["lease"]["worker"]
-            self.apply(task_id, trigger, reason=reason, actor=f"worker:{worker}", **extra)
-            return None
-        entry = self.entry(task_id)
-        self.lines.append(_journal_line(
-            "lease", task_id, entry["status"], entry["status"], "refuse", actor=self.actor,
-            reason=f"FM-LEASE-EXPIRED: late {trigger} refused: {problem}", severity="warning",
-        ))  # fmt: skip
-        lease = entry.get("lease")
-        if lease is not None and lease["epoch"] == epoch:
-            self.expire(task_id, f"{problem}; its late {trigger} was refused", started=started)
-        return problem
-
-    def expire(self, task_id: str, why: str, *, started: bool) -> str:
-        """End a lease its holder lost (CONC-REG-007, CONC-REG-008).
-
-        An attempt that never started (``started`` false) is abandoned: the
-        task is ready again and no retry is spent. One that ran is a failure
-        ``FM-LEASE-EXPIRED``, retried while attempts remain.
-        """
-        if not started:
-            return self.apply(task_id, "abandon", actor="engine",
-                              reason=f"FM-LEASE-EXPIRED: {why}; no attempt ran")  # fmt: skip
-        retry = self._guards(task_id)["attempts_remaining"]
-        failure = {"mode": "FM-LEASE-EXPIRED", "final": not retry}
-        decision = "retry" if retry else "no retry left"
-        return self.apply(task_id, "fail", actor="engine", failure=failure,
-                          reason=f"FM-LEASE-EXPIRED: {why}; {decision}")  # fmt: skip
-
-    def adopt(self, task_id: str, *, holder: str, worker: str, ttl: float) -> int:
-        """Take over the lease of a running attempt whose holder died; returns the new epoch.
-
-        The old holder is fenced: its epoch is no longer current.
-        """
-        entry = self.entry(task_id)
-        old = entry["lease"]
-        epoch = int(entry.get("epoch", 0)) + 1
-        lease = {"holder": holder, "worker": worker, "epoch": epoch,
-                 "granted": round(time.time(), 3), "ttl": ttl}  # fmt: skip
-        line = _journal_line(
-            "lease", task_id, entry["status"], entry["status"], "adopt", actor=f"worker:{worker}",
-            reason=f"attempt {entry.get('attempt', 0)} of {old['holder']} adopted by {holder} "
-            f"(epoch {epoch})", severity="warning", lease=lease,
-        )  # fmt: skip
-        self.lines.append(line)
-        entry = dict(entry)
-        fold(entry, line)
-        self.overlay[task_id] = entry
-        return epoch
-
-    def worker(
-        self,
-        worker_id: str,
-        trigger: str,
-        *,
-        reason: str = "",
-        data: dict[str, Any] | None = None,
-    ) -> str:
-        """Move a worker through the worker lifecycle (SM-DEF-009); ``register`` creates one.
-
-        Raises:
-            TransitionRejected: the worker lifecycle does not allow it.
-        """
-        lifecycle = self.store.lifecycles["worker"]
-        current = self.workers.get(worker_id, self.store.state.workers.get(worker_id, {}))
-        status = current.get("status")
-        if status is None and trigger == "register":
-            dest = lifecycle.initial
-        else:
-            facts = {"lease_expired": trigger == "lose"}  # the caller saw the heartbeat stop
-            dest = lifecycle.apply(worker_id, status or "(unknown)", trigger, facts)
-        extra: dict[str, Any] = {} if data is None else {"data": data}
-        self.lines.append(_journal_line("worker", worker_id, status, dest, trigger,
-                                       actor=self.actor, reason=reason, **extra))  # fmt: skip
-        self.workers[worker_id] = {**current, **(data or {}), "status": dest}
-        return dest
-
-    def phase(
-        self,
-        task_id: str,
-        trigger: str,
-        dest: str,
-        *,
-        agent: str,
-        jti: str,
-        reason: str,
-        severity: str = "info",
-    ) -> None:
-        """Record an agent's move to phase ``dest`` (decided by the contract) and its token.
-
-        The task's entry keeps the phase and the token id current in it; a
-        token with any other id is revoked (AGENT-WF-009).
-        """
-        entry = dict(self.entry(task_id))
-        line = _journal_line(
-            "phase", task_id, entry.get("phase"), dest, trigger, actor=f"agent:{agent}",
-            reason=reason, severity=severity, jti=jti,
-        )  # fmt: skip
-        self.lines.append(line)
-        fold(entry, line)
-        self.overlay[task_id] = entry
-
-    def event(self, entity: str, entity_id: str, trigger: str, dest: str, *, reason: str) -> None:
-        """Record an event that changes no entity's state (e.g. a review requested)."""
-        self.lines.append(
-            _journal_line(entity, entity_id, None, dest, trigger, actor=self.actor, reason=reason)
-        )
-
-    def _cascade(self, task_id: str, dest: str) -> None:
-        """Commit what ``task_id`` reaching ``dest`` implies, in this transaction."""
-        dependents = self._dependents().get(task_id, ())
-        if dest in DONE:
-            for dependent in dependents:
-                self.enqueue_if_ready(dependent, reason=f"{task_id} {dest}")
-        elif dest in BLOCKING or (dest == "failed" and self._failed_for_good(task_id)):
-            self.block_downstream(task_id, f"{task_id} {dest} for good")
-        elif dest == "pending":
-            self.enqueue_if_ready(task_id, reason="dependencies done")
-
-    def _failed_for_good(self, task_id: str) -> bool:
-        """No retry follows: the catalog decided so (``failure.final``), or none remain."""
-        entry = self.entry(task_id)
-        final = bool(entry.get("failure", {}).get("final", False))
-        return final or not self._guards(task_id)["attempts_remaining"]
-
-    def ready_to_run(self, task_id: str) -> bool:
-        """Whether every dependency of the task succeeded or was skipped."""
-        return all(self.status(dep) in DONE for dep in self.entry(task_id).get("dependencies", ()))
-
-    def enqueue_if_ready(self, task_id: str, *, reason: str) -> None:
-        """``enqueue`` a pending task whose dependencies are all done (SM-DEF-005)."""
-        if self.status(task_id) == "pending" and self.ready_to_run(task_id):
-            self.record(task_id, "enqueue", "ready", actor="engine", reason=reason)
-
-    def block_downstream(self, task_id: str, reason: str) -> None:
-        """Block every pending or ready task downstream of ``task_id`` (ERR-FM-006)."""
-        stack = list(self._dependents().get(task_id, ()))
-        seen: set[str] = set()
-        while stack:
-            dependent = stack.pop()
-            if dependent in seen:
-                continue
-            seen.add(dependent)
-            if self.status(dependent) in ("pending", "ready"):
-                self.record(
-                    dependent, "block", "blocked", actor="engine", reason=reason, severity="warning"
-                )
-            stack.extend(self._dependents().get(dependent, ()))
-
-    def _dependents(self) -> dict[str, list[str]]:
-        return self.store.dependents if self.dependents is None else self.dependents
 
 
 class Store:
@@ -416,9 +89,11 @@ class Store:
         self.root = root
         self.lifecycles = lifecycles
         self.actor = actor
-        self.folder = root / ".state"
-        self.journal = Journal(self.folder / "transitions.jsonl")
-        self.snapshot_path = self.folder / "current.json"
+        self.files = layout(root)
+        self.folder = self.files.folder
+        self.journal = Journal(self.files.journal)
+        self._journal_id: tuple[int, int] | None = None  # the live file the offset is in
+        self.snapshot_path = self.files.snapshot
         self.state = State()
         self.dependents: dict[str, list[str]] = {}
         self._members: dict[str, list[str]] = {}
@@ -438,6 +113,9 @@ class Store:
         self._flusher: threading.Thread | None = None
         self._closed = False
         self.repairs: list[str] = []
+        self.backups = BACKUPS  # copies of current.json kept in .state/backups/
+        # Seal the live journal into segments past this size (AUDIT-008); None: never.
+        self.seal_past: int | None = None
 
     # --- opening and recovery -------------------------------------------------
 
@@ -448,6 +126,7 @@ class Store:
     ) -> Iterator[Store]:
         """Open (creating or repairing) the store of the pipeline at ``root``."""
         store = cls(root, lifecycles, actor=actor)
+        store.backups, store.seal_past = _settings(root)
         try:
             store.folder.mkdir(exist_ok=True)
         except OSError as bad:
@@ -477,15 +156,25 @@ class Store:
             self._written_seq = state.last_seq  # current.json already says this much
             if (self.folder / "index.json").exists():
                 self._indexed_seq = state.last_seq
-        size = self.journal.path.stat().st_size if self.journal.path.exists() else 0
-        if state.journal_offset > size:
+        sealed = Manifest.read(self.files.audit).sealed_seq
+        first = self.journal.first_seq()
+        if first is not None and first <= sealed:
+            dropped = self.journal.drop_through(sealed)
+            self.repairs.append(
+                f"dropped {dropped} bytes at the start of {self.journal.path.name} that a "
+                "crash during `audit rotate` left there: they are sealed in a segment"
+            )
+        tail = self._catch_up(state.journal_offset, state.last_seq)
+        if tail is None:
             self.repairs.append("snapshot ahead of the journal; rebuilt from the journal")
             state = State()
             self._written_seq = -1
-        tail = self.journal.read(state.journal_offset, state.last_seq)
+            tail = self._catch_up(0, 0)
+            assert tail is not None  # an empty state is behind every journal
         self.state = state
         self._replay(tail.lines)
         self.state.journal_offset = tail.end
+        self._journal_id = tail.identity
         if tail.torn:
             self.journal.cut(tail.end)
             self.repairs.append(
@@ -494,11 +183,66 @@ class Store:
             )
         kind = "journal_repaired"
         for repair in self.repairs:
-            event = _journal_line("engine", kind, None, None, kind, actor="engine", reason=repair,
+            event = journal_line("engine", kind, None, None, kind, actor="engine", reason=repair,
                                  severity="warning")  # fmt: skip
             self._commit([event])
         if self.state.last_seq != self._written_seq:
             self._write_snapshot()
+
+    def read_after(self, seq: int, offset: int = 0) -> list[dict[str, Any]]:
+        """The committed journal lines with a seq above ``seq``, sealed or live, oldest first.
+
+        Args:
+            offset: where line ``seq`` ends in the live journal, if known: a
+                hint that spares reading the whole file (checked, so a stale
+                one costs only the read).
+        """
+        tail = self._catch_up(offset, seq)
+        return tail.lines if tail is not None else []
+
+    def _catch_up(self, offset: int, seq: int) -> Tail | None:
+        """The lines after ``seq``, found by seq where ``offset`` (its end) is stale.
+
+        The offset is a position in the live journal; it is stale once the
+        journal was sealed into segments (a new live file), or when the state
+        came from a backup. Then the lines are found by seq, in the segments
+        if need be (AUDIT-006). ``None`` when ``seq`` is ahead of the
+        journal: lines it reflects are gone.
+        """
+        first = self.journal.first_seq()
+        base = first - 1 if first is not None else Manifest.read(self.files.audit).sealed_seq
+        if (offset == 0 and seq == base) or self.journal.ends_at(offset, seq):
+            return self.journal.read(offset, seq)
+        live = self.journal.read(0, base)
+        if seq > (live.lines[-1]["seq"] if live.lines else base):
+            return None
+        lines = [line for line in live.lines if line["seq"] > seq]
+        if seq < base:
+            lines = [*sealed_lines(self.files, seq), *lines]
+        return Tail(lines, live.end, live.torn, live.identity)
+
+    def _follow(self) -> None:
+        """Fold the lines other writers committed, into the new live file after a seal."""
+        offset, seq = self.state.journal_offset, self.state.last_seq
+        try:
+            tail: Tail | None = self.journal.read(offset, seq, expect=self._journal_id)
+            assert tail is not None
+            moved = self._journal_id is not None and tail.identity != self._journal_id
+        except JournalError:
+            moved = True  # read while the journal was being sealed: find the lines by seq
+        if moved:
+            tail = self._catch_up(offset, seq)
+            if tail is None:
+                msg = (
+                    f"{self.journal.path} lost lines this process saw (seq {seq}); restore "
+                    "it from a backup or run `orchestration state rebuild`"
+                )
+                raise StateError(msg)
+        assert tail is not None
+        if tail.lines:
+            self._replay(tail.lines)
+        self.state.journal_offset = tail.end
+        self._journal_id = tail.identity
 
     def _from_backups(self) -> State:
         backups = sorted(self.folder.glob("backups/current-*.json"), reverse=True)
@@ -566,10 +310,8 @@ class Store:
                 msg = f"cannot lock {self.folder / '.lock'}: {bad.strerror}"
                 raise StateError(msg) from bad
             try:
-                if self.state.journal_offset:
-                    tail = self.journal.read(self.state.journal_offset, self.state.last_seq)
-                    self._replay(tail.lines)
-                    self.state.journal_offset = tail.end
+                if self.state.journal_offset or self._journal_id is not None:
+                    self._follow()
                 yield
             finally:
                 self._file_lock.release()
@@ -590,10 +332,7 @@ class Store:
         read, so an append in flight is simply not seen yet.
         """
         with self._mutex:
-            tail = self.journal.read(self.state.journal_offset, self.state.last_seq)
-            if tail.lines:
-                self._replay(tail.lines)
-                self.state.journal_offset = tail.end
+            self._follow()
 
     def apply(self, task_id: str, trigger: str, *, reason: str = "") -> list[dict[str, Any]]:
         """Apply one trigger (and what it implies) in its own transaction."""
@@ -617,6 +356,8 @@ class Store:
         self._replay(lines)
         self.state.journal_offset = end
         self._snapshot_soon()
+        if self.seal_past is not None and end > self.seal_past:
+            self.seal(self.seal_past)  # the writer lock is held: a nested hold
 
     def sync(self, tasks: Mapping[str, Task], actor: str | None = None) -> list[dict[str, Any]]:
         """Reconcile the state with the task definitions (STATE-OBS-014, -015).
@@ -703,6 +444,9 @@ class Store:
                 if self.snapshot_path.exists() and self._backup_due():
                     self._backup()
                 write_snapshot(self.snapshot_path, self.state, stamp)
+                metrics = self.state.metrics.document(self.state.last_seq, stamp)
+                # OBS-001. Not fsynced: a view of the snapshot, rewritten with every change.
+                write_atomic(self.files.metrics, orjson.dumps(metrics), durable=False)
                 written = time.monotonic()
                 # The index may trail by more than the snapshot: it is written at
                 # most every INDEX_EVERY, and never more than a tenth of the time.
@@ -739,7 +483,7 @@ class Store:
             os.link(self.snapshot_path, folder / f"current-{seq:012d}.json")
         except FileExistsError:
             return
-        for old in sorted(folder.glob("current-*.json"))[:-BACKUPS]:
+        for old in sorted(folder.glob("current-*.json"))[: -self.backups or None]:
             old.unlink(missing_ok=True)
 
     def _index_document(self) -> dict[str, Any]:
@@ -757,6 +501,49 @@ class Store:
             "workstreams": self._members,
         }
 
+    def seal(self, max_bytes: int) -> list[Entry]:
+        """Seal the live journal and the tool audit into gzip segments (AUDIT-002).
+
+        Journal segments hold at most ``max_bytes`` of lines, unless one
+        transaction alone is larger.
+
+        Under the writer lock: the snapshot is brought up to date, every
+        committed line is written into segments (whole transactions each, so
+        ``seq`` stays contiguous, AUDIT-005) recorded in the manifest, then a
+        new, empty live journal replaces the old one (a new file, which other
+        processes notice and follow) and the snapshot points into it.
+
+        Returns:
+            The manifest entries of the new segments (none when nothing was live).
+        """
+        with self._writing():
+            size = self.journal.path.stat().st_size if self.journal.path.exists() else 0
+            end = self.state.journal_offset
+            if size != end:
+                msg = f"{self.journal.path} has {size - end} bytes past its last transaction"
+                raise StateError(msg)
+            manifest = Manifest.read(self.files.audit)
+            with open(self.journal.path, "rb") as handle:
+                data = handle.read(end)
+            seq, start, entries = manifest.sealed_seq, 0, []
+            while start < end:
+                stop = _transactions_end(data, start, max_bytes)
+                count = data.count(b"\n", start, stop)
+                entries.append(
+                    seal_file(manifest, self.files.audit, data[start:stop], kind="journal",
+                              source=self.journal.path.name, seqs=(seq + 1, seq + count))
+                )  # fmt: skip
+                seq, start = seq + count, stop
+            if entries:
+                faults.crash_point("seal.before_new_journal")
+                write_atomic(self.journal.path, b"")  # a new file: readers follow by seq
+                faults.crash_point("seal.before_snapshot")
+                self.state.journal_offset = 0
+                self._journal_id = self.journal.identity()
+                self._write_snapshot()
+            entries += ToolAudit(self.files.audit).seal(manifest)
+        return entries
+
     @classmethod
     def rebuild(cls, root: Path, lifecycles: Mapping[str, Lifecycle], *, actor: str) -> State:
         """Rewrite the snapshot from the whole journal, whatever the snapshot holds."""
@@ -768,6 +555,12 @@ class Store:
             store._write_snapshot()
             store._closed = True
         return store.state
+
+    def metrics(self) -> dict[str, Any]:
+        """The ``metrics.json`` document of the state now, other writers' changes included."""
+        with self._mutex:
+            self.refresh()
+            return self.state.metrics.document(self.state.last_seq, now())
 
     def flush(self) -> None:
         """Write the exact snapshot now, if it trails the journal."""
@@ -781,8 +574,41 @@ class Store:
             with self._writing():
                 self._closed = True
                 last = self.state.last_seq
-                if self._written_seq != last or self._indexed_seq != last:
+                stale = self._written_seq != last or self._indexed_seq != last
+                if stale or not self.files.metrics.exists():
                     self._write_snapshot()
+
+
+def _settings(root: Path) -> tuple[int, int]:
+    """``state.backups`` and ``audit.segment_max_bytes`` of the pipeline at ``root``.
+
+    Without ``orchestration.yaml`` and their variables, the defaults, without
+    importing the configuration's models (a warm ``task`` command stays fast);
+    else the validated configuration (``ConfigError``: located, exit 2).
+    """
+    if not (root / "orchestration.yaml").exists() and not any(map(os.environ.get, _VARIABLES)):
+        return BACKUPS, SEGMENT_MAX_BYTES
+    from ..config import load_config
+
+    config = load_config(root)
+    return config.state.backups, config.audit.segment_max_bytes
+
+
+_COMMIT_END = b'"commit":true}\n'
+
+
+def _transactions_end(data: bytes, start: int, max_bytes: int) -> int:
+    """Where the last whole transaction that fits in ``max_bytes`` from ``start`` ends.
+
+    At least one transaction, however large: a transaction is never split.
+    """
+    limit = start + max_bytes
+    if limit >= len(data):
+        return len(data)
+    found = data.rfind(_COMMIT_END, start, limit)
+    if found == -1:
+        found = data.find(_COMMIT_END, start)
+    return found + len(_COMMIT_END)
 
 
 def _mirror(task: Task) -> dict[str, Any]:
@@ -796,9 +622,11 @@ def _mirror(task: Task) -> dict[str, Any]:
         "priority": task.priority,
         "capabilities": list(task.worker_requirements.capabilities),
         "resources": dict(task.resources),
+        "type": str(task.type),
         "declared": str(task.status),
     }
-    kept = {key: value for key, value in full.items() if value not in ([], {}, 0, "pending")}
+    defaults: tuple[Any, ...] = ([], {}, 0, "shell", "pending")
+    kept = {key: value for key, value in full.items() if value not in defaults}
     return {"workstream_id": task.workstream_id, **kept}
 
 
@@ -810,12 +638,16 @@ def _definition(entry: Mapping[str, Any]) -> dict[str, Any]:
 def replay(root: Path, lifecycles: Mapping[str, Lifecycle], tail: Tail | None = None) -> State:
     """The state the whole journal describes, ignoring the snapshot (for verify/rebuild).
 
+    The whole journal: its sealed segments, archived or not, then the live
+    file (AUDIT-006).
+
     Args:
-        tail: the journal already read from its start, to spare reading it again.
+        tail: the journal already read from its start (``read_history``), to
+            spare reading it again.
     """
     state = State()
     if tail is None:
-        tail = Journal(root / ".state" / "transitions.jsonl").read()
+        tail = read_history(layout(root))
     for line in tail.lines:
         state.apply(line)
     state.journal_offset = tail.end

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .journal import Journal, Tail
+from .layout import layout
+from .segments import scan_sealed
 from .snapshot import State, read_snapshot
 from .store import replay
 
@@ -35,10 +37,13 @@ __all__ = [
 def current_state(root: Path) -> State:
     """The snapshot, without opening the store.
 
+    A snapshot written before metrics is read with empty metrics: the views
+    here do not show them, and ``verify`` reports them as differences.
+
     Raises:
         UsageError: there is no state yet (run ``sync``).
     """
-    state = read_snapshot(root / ".state" / "current.json")
+    state = read_snapshot(root / ".state" / "current.json", without_metrics=True)
     if state is None:
         msg = f"no state yet in {root / '.state'}: run `orchestration sync` to create it"
         raise UsageError(msg)
@@ -122,8 +127,12 @@ def dispatch_key(
 
 
 def history(root: Path, task_id: str) -> list[dict[str, Any]]:
-    """Every journal line about ``task_id``, oldest first."""
-    return list(Journal(root / ".state" / "transitions.jsonl").scan(task_id))
+    """Every journal line about ``task_id``, oldest first, sealed segments included."""
+    files = layout(root)
+    sealed = list(scan_sealed(files, task_id))
+    last = sealed[-1]["seq"] if sealed else 0
+    live = Journal(files.journal).scan(task_id)
+    return [*sealed, *(line for line in live if line["seq"] > last)]
 
 
 @dataclass(frozen=True)
@@ -159,4 +168,9 @@ def verify(
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
                 found.append(Difference(f"{part}/{key}", mine.get(key), theirs.get(key)))
+    if snapshot.metrics != truth.metrics:  # OBS-001: the counters are a fold of the journal too
+        kept, replayed = snapshot.metrics.section(), truth.metrics.section()
+        for key in kept:
+            if kept[key] != replayed[key]:
+                found.append(Difference(f"metrics/{key}", kept[key], replayed[key]))
     return found

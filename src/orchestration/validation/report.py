@@ -90,10 +90,12 @@ def all_checks() -> list[Check]:
     from . import (  # noqa: F401 - importing a section module registers its checks
         agent_wf,
         attempts,
+        audit_trail,
         compliance,
         dag_view,
         documents,
         err_fm,
+        observability,
         registries,
         schema_ver,
         sm_def,

@@ -107,9 +107,9 @@ class Repository:
             JournalError: a line is not what the store writes (a hand edit).
             NotApplicable: there is no state yet.
         """
-        from ..state import Journal
+        from ..state.segments import read_history
 
-        return Journal(self.state.journal).read()
+        return read_history(self.state)
 
     def position(self, rel: str, pointer: str) -> tuple[int, int]:
         """Line and column of ``pointer`` in the JSON file ``rel``; ``(0, 0)`` when unknown."""
