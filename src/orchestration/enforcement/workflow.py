@@ -560,6 +560,8 @@ class Workflow:
     def snapshot(self) -> bytes:
         """The current state as JSON, as ``.state/current.json`` shows it once written.
 
+        Without its ``metrics`` section, which ``GET /metrics`` serves: agents
+        poll this document, and the metrics would add a third to it.
         Serialised under the store's lock (a commit must not change it half-way)
         and only again when the journal moved.
         """
@@ -569,7 +571,9 @@ class Workflow:
             self.store.refresh()
             seq, data = self._snapshot
             if seq != self.store.state.last_seq:
-                data = orjson.dumps(self.store.state.document(now()))
+                document = self.store.state.document(now())
+                del document["metrics"]
+                data = orjson.dumps(document)
                 self._snapshot = (self.store.state.last_seq, data)
             return data
 
