@@ -6,6 +6,7 @@ real SIGKILLs at the seal's named points.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import hashlib
 import os
@@ -25,7 +26,16 @@ from orchestration.lifecycles import load_lifecycles
 from orchestration.state import Store
 from orchestration.state.audit import ToolAudit, all_records, audit_record
 from orchestration.state.layout import layout
-from orchestration.state.segments import BLOCK, Manifest, read_history, verify
+from orchestration.state.segments import (
+    BLOCK,
+    Manifest,
+    archive,
+    read_history,
+    restore,
+    seal_journal,
+    sealed_lines,
+    verify,
+)
 from orchestration.state.views import history
 from orchestration.state.views import verify as verify_state
 from orchestration.tasks.loading import load_tasks
@@ -279,3 +289,30 @@ def test_the_store_seals_the_live_journal_past_segment_max_bytes_AUDIT_008(
     assert files.journal.stat().st_size <= 2048
     assert _seqs(pipeline) == list(range(1, _seqs(pipeline)[-1] + 1))
     assert verify(files) == [] and verify_state(pipeline, load_lifecycles(pipeline)) == []
+
+
+def test_a_million_line_journal_round_trips_through_seal_archive_and_restore_AUDIT_004(
+    tmp_path: Path,
+) -> None:
+    """The sealing, archiving and restoring of the store and the CLI, on a million lines.
+
+    (``bench/audit.py`` runs the same through the CLI, with the replay.)
+    """
+    files = layout(tmp_path)
+    files.folder.mkdir()
+    line = {"ts": "2026-11-28T00:00:00.000Z", "entity": "task", "id": "t", "from": "ready",
+            "to": "claimed", "trigger": "claim", "actor": "a", "reason": "", "severity": "info",
+            "commit": True}  # fmt: skip
+    journal = b"".join(orjson.dumps({"seq": seq, **line}) + b"\n" for seq in range(1, 1_000_001))
+    manifest = Manifest.read(files.audit)
+    entries = seal_journal(manifest, files.audit, journal, 64 << 20)
+    assert [(e.first_seq, e.last_seq) for e in entries][-1][1] == 1_000_000
+    sealed = {p.name: p.read_bytes() for p in files.audit.glob("*.gz")}
+    assert b"".join(gzip.decompress(sealed[e.segment]) for e in entries) == journal
+    assert archive(files, 0) == [e.segment for e in entries]
+    assert verify(files) == []
+    assert sorted(restore(files)) == sorted(sealed)
+    assert {p.name: p.read_bytes() for p in files.audit.glob("*.gz")} == sealed
+    assert verify(files) == []
+    [last] = collections.deque(sealed_lines(files, after_seq=999_999), maxlen=1)
+    assert last["seq"] == 1_000_000  # read back from the restored segments, by seq

@@ -7,7 +7,7 @@ Stability: provisional (paths and shapes as documented by ``GET /openapi.json``)
 ``POST /api/v1/tasks/{task_id}/heartbeat`` renew the lease (Bearer)
 ``POST /api/v1/tasks/transition``          move to the next phase with artifacts (Bearer)
 ``POST /api/v1/tools/execute``             run a tool the phase allows (Bearer)
-``GET /api/v1/state/snapshot``             the state, as ``.state/current.json`` holds it (without metrics)
+``GET /api/v1/state/snapshot``             ``.state/current.json`` without its metrics
 ``GET /api/v1/events?after=SEQ&wait=30``   journal lines after SEQ (a long poll)
 ``GET /api/v1/audit``                      tool audit records
 ``GET /health``                            liveness

@@ -64,6 +64,7 @@ __all__ = [
     "scan_sealed",
     "sealed_data",
     "seal_file",
+    "seal_journal",
     "sealed_lines",
     "verify",
 ]
@@ -74,6 +75,7 @@ BLOCK = 1024  # bytes per block digest: audit verify locates a change to this
 _DIGEST = 4  # bytes of BLAKE2b per block
 _LEVEL = 6  # gzip level: ~0.8 s per 64 MiB of journal, under the writer lock
 _KINDS = ("journal", "tool_audit")
+JOURNAL = "transitions.jsonl"  # the source of every journal segment: the live journal
 
 
 class ManifestError(JournalError):
@@ -203,6 +205,36 @@ def seal_file(
     manifest.entries.append(entry)
     manifest.write(audit)
     return entry
+
+
+def seal_journal(manifest: Manifest, audit: Path, data: bytes, max_bytes: int) -> list[Entry]:
+    """Seal ``data``, the live journal's committed lines, as the next journal segments.
+
+    Each segment holds whole transactions, at most ``max_bytes`` of them
+    unless one transaction alone is larger; seq goes on from the manifest's.
+    """
+    seq, start, entries = manifest.sealed_seq, 0, []
+    while start < len(data):
+        stop = _transactions_end(data, start, max_bytes)
+        count = data.count(b"\n", start, stop)
+        chunk, seqs = data[start:stop], (seq + 1, seq + count)
+        entries.append(seal_file(manifest, audit, chunk, kind="journal", source=JOURNAL, seqs=seqs))
+        seq, start = seq + count, stop
+    return entries
+
+
+_COMMIT_END = b'"commit":true}\n'
+
+
+def _transactions_end(data: bytes, start: int, max_bytes: int) -> int:
+    """Where the last whole transaction that fits in ``max_bytes`` from ``start`` ends."""
+    limit = start + max_bytes
+    if limit >= len(data):
+        return len(data)
+    found = data.rfind(_COMMIT_END, start, limit)
+    if found == -1:
+        found = data.find(_COMMIT_END, start)  # one transaction larger than max_bytes
+    return found + len(_COMMIT_END)
 
 
 def _timestamp(raw: bytes) -> str | None:

@@ -44,7 +44,7 @@ from ..errors import OrchestrationError
 from .audit import ToolAudit
 from .journal import Journal, JournalError, Tail, now
 from .layout import layout
-from .segments import Entry, Manifest, read_history, seal_file, sealed_lines
+from .segments import Entry, Manifest, read_history, seal_journal, sealed_lines
 from .snapshot import DEFINITION, LEASED, SnapshotError, State, read_snapshot, write_snapshot
 from .transaction import Transaction, journal_line
 
@@ -525,15 +525,7 @@ class Store:
             manifest = Manifest.read(self.files.audit)
             with open(self.journal.path, "rb") as handle:
                 data = handle.read(end)
-            seq, start, entries = manifest.sealed_seq, 0, []
-            while start < end:
-                stop = _transactions_end(data, start, max_bytes)
-                count = data.count(b"\n", start, stop)
-                entries.append(
-                    seal_file(manifest, self.files.audit, data[start:stop], kind="journal",
-                              source=self.journal.path.name, seqs=(seq + 1, seq + count))
-                )  # fmt: skip
-                seq, start = seq + count, stop
+            entries = seal_journal(manifest, self.files.audit, data, max_bytes)
             if entries:
                 faults.crash_point("seal.before_new_journal")
                 write_atomic(self.journal.path, b"")  # a new file: readers follow by seq
@@ -592,23 +584,6 @@ def _settings(root: Path) -> tuple[int, int]:
 
     config = load_config(root)
     return config.state.backups, config.audit.segment_max_bytes
-
-
-_COMMIT_END = b'"commit":true}\n'
-
-
-def _transactions_end(data: bytes, start: int, max_bytes: int) -> int:
-    """Where the last whole transaction that fits in ``max_bytes`` from ``start`` ends.
-
-    At least one transaction, however large: a transaction is never split.
-    """
-    limit = start + max_bytes
-    if limit >= len(data):
-        return len(data)
-    found = data.rfind(_COMMIT_END, start, limit)
-    if found == -1:
-        found = data.find(_COMMIT_END, start)
-    return found + len(_COMMIT_END)
 
 
 def _mirror(task: Task) -> dict[str, Any]:
