@@ -177,8 +177,13 @@ def test_a_second_daemon_is_refused_OBS_010(
 def test_new_work_starts_run_again_OBS_010(shared: tuple[Path, dict[str, str], int]) -> None:
     root, env, _ = shared
     wait_for(lambda: child(report(root), "run")["state"] == "idle", "run to finish")
+    finished = child(report(root), "run")
+    assert finished["pid"] is None and finished["last_exit"] == 0  # it ended, it did not crash
     add_task(root, env, task("later", "true"))
     wait_for(lambda: status_of(root, "later") == "succeeded", "the new task to run")
+    again = child(report(root), "run")
+    assert again["restarts"] == finished["restarts"] + 1  # the daemon started `run` once more
+    assert status_of(root, "later") == "succeeded"
 
 
 def test_a_killed_child_is_restarted_and_the_pipeline_completes_OBS_011(
