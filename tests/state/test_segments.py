@@ -305,7 +305,7 @@ def test_a_million_line_journal_round_trips_through_seal_archive_and_restore_AUD
             "commit": True}  # fmt: skip
     journal = b"".join(orjson.dumps({"seq": seq, **line}) + b"\n" for seq in range(1, 1_000_001))
     manifest = Manifest.read(files.audit)
-    entries = seal_journal(manifest, files.audit, journal, 64 << 20)
+    entries = seal_journal(manifest, files.audit, journal, 64 << 20, source=files.journal.name)
     assert [(e.first_seq, e.last_seq) for e in entries][-1][1] == 1_000_000
     sealed = {p.name: p.read_bytes() for p in files.audit.glob("*.gz")}
     assert b"".join(gzip.decompress(sealed[e.segment]) for e in entries) == journal

@@ -289,7 +289,7 @@ def _plain(audit: ToolAudit) -> Iterator[bytes]:
         try:
             yield path.read_bytes()
         except FileNotFoundError:
-            continue  # sealed since it was listed: read_history readers see the segment next time
+            continue  # sealed since it was listed: this read misses it, the next one reads it
 
 
 def _rotation_order(path: Path) -> tuple[str, int]:

@@ -75,7 +75,6 @@ BLOCK = 1024  # bytes per block digest: audit verify locates a change to this
 _DIGEST = 4  # bytes of BLAKE2b per block
 _LEVEL = 6  # gzip level: ~0.8 s per 64 MiB of journal, under the writer lock
 _KINDS = ("journal", "tool_audit")
-JOURNAL = "transitions.jsonl"  # the source of every journal segment: the live journal
 
 
 class ManifestError(JournalError):
@@ -207,8 +206,10 @@ def seal_file(
     return entry
 
 
-def seal_journal(manifest: Manifest, audit: Path, data: bytes, max_bytes: int) -> list[Entry]:
-    """Seal ``data``, the live journal's committed lines, as the next journal segments.
+def seal_journal(
+    manifest: Manifest, audit: Path, data: bytes, max_bytes: int, *, source: str
+) -> list[Entry]:
+    """Seal ``data``, the committed lines of the live journal ``source``, as the next segments.
 
     Each segment holds whole transactions, at most ``max_bytes`` of them
     unless one transaction alone is larger; seq goes on from the manifest's.
@@ -218,7 +219,7 @@ def seal_journal(manifest: Manifest, audit: Path, data: bytes, max_bytes: int) -
         stop = _transactions_end(data, start, max_bytes)
         count = data.count(b"\n", start, stop)
         chunk, seqs = data[start:stop], (seq + 1, seq + count)
-        entries.append(seal_file(manifest, audit, chunk, kind="journal", source=JOURNAL, seqs=seqs))
+        entries.append(seal_file(manifest, audit, chunk, kind="journal", source=source, seqs=seqs))
         seq, start = seq + count, stop
     return entries
 

@@ -525,7 +525,9 @@ class Store:
             manifest = Manifest.read(self.files.audit)
             with open(self.journal.path, "rb") as handle:
                 data = handle.read(end)
-            entries = seal_journal(manifest, self.files.audit, data, max_bytes)
+            entries = seal_journal(
+                manifest, self.files.audit, data, max_bytes, source=self.journal.path.name
+            )
             if entries:
                 faults.crash_point("seal.before_new_journal")
                 write_atomic(self.journal.path, b"")  # a new file: readers follow by seq
