@@ -203,7 +203,7 @@ def test_a_reused_worktree_starts_clean_on_the_new_attempts_branch_CONC_REG_012(
     (first.path / "junk.txt").write_text("left by attempt 1\n")
     (first.path / "README.md").write_text("changed, not committed\n")
     git(first.path, "checkout", "-q", "-b", "side")  # even on another branch
-    reused = reuse_sandbox(repo, first.path, "b", 1, first.base)
+    reused = reuse_sandbox(repo, first, "b", 1, first.base)
     assert reused == Sandbox(first.path, "task/b/1", first.base)
     assert git(reused.path, "rev-parse", "--abbrev-ref", "HEAD") == "task/b/1"
     assert changes(reused) == Changes((), 0, 0, (), pristine=True)
@@ -215,7 +215,7 @@ def test_a_pristine_worktree_is_reused_without_cleaning(
 ) -> None:
     first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
     assert changes(first).pristine
-    reused = reuse_sandbox(repo, first.path, "b", 1, first.base, pristine=True)
+    reused = reuse_sandbox(repo, first, "b", 1, first.base, pristine=True)
     assert git(reused.path, "rev-parse", "--abbrev-ref", "HEAD") == "task/b/1"
 
 
@@ -223,9 +223,91 @@ def test_a_failed_attempts_worktree_is_kept_under_its_own_name_CONC_REG_013(
     repo: Path, tmp_path: Path, git: Git
 ) -> None:
     sandbox = create_sandbox(repo, tmp_path / "a.1", "a", 1)
-    reused = reuse_sandbox(repo, sandbox.path, "b", 3, sandbox.base)
+    reused = reuse_sandbox(repo, sandbox, "b", 3, sandbox.base)
     (reused.path / "evidence.txt").write_text("what went wrong\n")
     kept = keep_sandbox(repo, reused, tmp_path / "b.3")
     assert kept == Sandbox(tmp_path / "b.3", "task/b/3", sandbox.base)
     assert (kept.path / "evidence.txt").exists() and not sandbox.path.exists()
     assert str(kept.path) in git(repo, "worktree", "list")
+
+
+# --- the watch: an unchanged worktree is known without git (CONC-REG-013) ---------------
+
+
+def _edit(path: Path, name: str) -> None:
+    (path / name).write_text("changed\n")
+
+
+CHANGES: dict[str, Callable[[Path, Git], object]] = {
+    "a tracked file written": lambda p, git: _edit(p, "README.md"),
+    "a file created in a subfolder": lambda p, git: _edit(p, "src/new.py"),
+    "an ignored file": lambda p, git: _edit(p, "debug.log"),
+    "a tracked file deleted": lambda p, git: (p / "src" / "app.py").unlink(),
+    "a file renamed": lambda p, git: (p / "README.md").rename(p / "READ.md"),
+    "a mode changed": lambda p, git: (p / "README.md").chmod(0o755),
+    "a folder created": lambda p, git: (p / "new" / "deeper").mkdir(parents=True),
+    "an empty commit": lambda p, git: git(p, "commit", "-q", "--allow-empty", "-m", "nothing"),
+    "the index alone": lambda p, git: git(p, "rm", "-q", "--cached", "README.md"),
+    "another branch": lambda p, git: git(p, "checkout", "-q", "-b", "side"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_watched_worktree_sees_every_kind_of_change_CONC_REG_013(
+    sandbox: Sandbox, git: Git, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sandbox.watch is not None  # Linux: the kernel tells
+    CHANGES[change](sandbox.path, git)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SandboxError, match="git status"):
+        changes(sandbox)  # the watch saw it: only git can say what changed
+
+
+def test_an_attempt_that_only_read_is_pristine_without_git_CONC_REG_013(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (sandbox.path / "README.md").read_text() == "# demo\n"
+    assert len(list(sandbox.path.rglob("*"))) >= 5
+    monkeypatch.setenv("PATH", "/nonexistent")  # git cannot run: the watch answers
+    assert changes(sandbox) == Changes((), 0, 0, (), pristine=True)
+
+
+def test_a_folder_an_attempt_left_is_watched_for_the_next_CONC_REG_013(
+    repo: Path, tmp_path: Path
+) -> None:
+    first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
+    (first.path / "empty").mkdir()
+    assert changes(first).pristine  # git does not see an empty folder
+    reused = reuse_sandbox(repo, first, "b", 1, first.base, pristine=True)
+    (reused.path / "empty" / "new.txt").write_text("written in the folder\n")
+    assert changes(reused).files_changed == ("empty/new.txt",)
+
+
+def test_the_branch_written_without_git_is_the_one_git_makes_CONC_REG_012(
+    repo: Path, tmp_path: Path, git: Git
+) -> None:
+    first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
+    assert changes(first).pristine
+    reused = reuse_sandbox(repo, first, "b", 2, first.base, pristine=True)
+    assert git(reused.path, "symbolic-ref", "HEAD") == "refs/heads/task/b/2"
+    assert git(repo, "rev-parse", "task/b/2") == first.base
+    assert git(reused.path, "status", "--porcelain") == ""
+    assert "[task/b/2]" in git(repo, "worktree", "list")
+    (reused.path / "README.md").write_text("# committed on the branch\n")
+    git(reused.path, "commit", "-q", "-am", "work")
+    assert changes(reused).commits == (git(repo, "rev-parse", "task/b/2"),)
+    assert git(repo, "rev-parse", "task/a/1") == first.base
+
+
+def test_a_branch_that_exists_is_reset_to_the_base_CONC_REG_012(
+    repo: Path, tmp_path: Path, git: Git
+) -> None:
+    first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
+    (repo / "README.md").write_text("# later\n")
+    git(repo, "commit", "-q", "-am", "later")
+    git(repo, "branch", "task/b/1")  # left by an earlier run, elsewhere
+    assert changes(first).pristine
+    reused = reuse_sandbox(repo, first, "b", 1, first.base, pristine=True)
+    assert git(reused.path, "rev-parse", "HEAD") == first.base
+    assert git(repo, "rev-parse", "task/b/1") == first.base
+    assert (reused.path / "README.md").read_text() == "# demo\n"

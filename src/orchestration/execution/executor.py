@@ -236,7 +236,7 @@ class Executor:
             sandbox, pristine = spare
             try:
                 return reuse_sandbox(
-                    self.repo, sandbox.path, task_id, number, self.base, pristine=pristine
+                    self.repo, sandbox, task_id, number, self.base, pristine=pristine
                 )
             except SandboxError:
                 with contextlib.suppress(SandboxError):

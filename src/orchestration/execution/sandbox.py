@@ -7,7 +7,11 @@ base commit, on a branch of its own, so that parallel attempts never share a
 working tree; :func:`changes` says what an attempt did there (files, diff
 statistics, commits); :func:`reuse_sandbox` gives the clean worktree of a
 successful attempt to the next one on a new branch (a checkout of the whole
-tree per attempt costs far more than the attempt, for short tasks);
+tree per attempt costs far more than the attempt, for short tasks). A
+sandbox carries a :class:`~.inotify.TreeWatch` when the system has one, set
+while its files are the base's: an attempt after which the kernel saw no
+change needs no git process to be found pristine, and the next attempt's
+branch is then written as git's own files, without a process either;
 :func:`keep_sandbox` moves a failed attempt's worktree where it is kept for
 inspection; :func:`remove_sandbox` removes a worktree and keeps its branch.
 The engine itself never commits.
@@ -24,10 +28,11 @@ import random
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OrchestrationError, UsageError
+from .inotify import TreeWatch
 
 __all__ = [
     "Changes",
@@ -66,11 +71,14 @@ class Sandbox:
         path: the worktree folder (absolute).
         branch: ``task/<task_id>/<attempt>``, checked out in ``path``.
         base: full sha of the commit the worktree started from.
+        watch: told of every change in the worktree since it held exactly
+            ``base`` (see :mod:`.inotify`); ``None`` when there is none.
     """
 
     path: Path
     branch: str
     base: str
+    watch: TreeWatch | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -203,7 +211,7 @@ def create_sandbox(
     for _ in range(_STALE_TRIES):
         done = _git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), sha)
         if done.returncode == 0:
-            return Sandbox(path, branch, sha)
+            return Sandbox(path, branch, sha, _watch(path))
         # Only a stale worktree or branch is expected here; _git already retried contention.
         _clear(repo, path, branch)
     msg = (
@@ -234,26 +242,34 @@ def _clear(repo: Path, path: Path, branch: str) -> None:
 
 
 def reuse_sandbox(
-    repo: Path, path: Path, task_id: str, attempt: int, base: str, *, pristine: bool = False
+    repo: Path, previous: Sandbox, task_id: str, attempt: int, base: str, *, pristine: bool = False
 ) -> Sandbox:
     """Turn the clean worktree of a finished, successful attempt into a new attempt's sandbox.
 
-    The worktree is forced onto a new branch ``task/<task_id>/<attempt>`` at
-    ``base`` (a full sha) and every file git does not track is removed, so
-    the attempt starts from exactly what :func:`create_sandbox` would give it,
-    for two cheap git processes instead of a checkout of the whole tree (one
-    that only creates the branch when the worktree is ``pristine`` at
-    ``base``, see :class:`Changes`). The previous attempt's branch and
-    commits stay.
+    The worktree of ``previous`` is forced onto a new branch
+    ``task/<task_id>/<attempt>`` at ``base`` (a full sha) and every file git
+    does not track is removed, so the attempt starts from exactly what
+    :func:`create_sandbox` would give it, for two cheap git processes
+    instead of a checkout of the whole tree. When the worktree is
+    ``pristine`` at ``base`` (see :class:`Changes`), only the branch is
+    created, without a process when git's files layout allows it. The
+    previous attempt's branch and commits stay.
 
     Raises:
         SandboxError: git cannot switch or clean the worktree (the caller
             creates a fresh one instead).
     """
+    path, watch = previous.path, previous.watch
     branch = f"task/{task_id}/{attempt}"
-    # Pristine: HEAD is base and nothing else is there, so a new branch is all it takes.
-    if pristine and _git(path, "switch", "--quiet", "--create", branch).returncode == 0:
-        return Sandbox(path, branch, base)
+    switch = ("switch", "--quiet", "--create", branch)
+    if pristine and (_branch_here(path, branch, base) or _git(path, *switch).returncode == 0):
+        if watch is not None and watch.open:
+            watch.drain()  # the branch's own HEAD write
+        else:
+            watch = _watch(path)
+        return Sandbox(path, branch, base, watch)
+    if watch is not None:
+        watch.close()
     for args in (("checkout", "--quiet", "--force", "-B", branch, base),
                  ("clean", "--quiet", "-fdx")):  # fmt: skip
         done = _git(path, *args)
@@ -263,7 +279,64 @@ def reuse_sandbox(
                 f"`git {args[0]}` says {_said(done)}"
             )
             raise SandboxError(msg)
-    return Sandbox(path, branch, base)
+    return Sandbox(path, branch, base, _watch(path))
+
+
+def _admin(path: Path) -> Path:
+    """The administrative folder of the linked worktree at ``path`` (``.git/worktrees/<name>``).
+
+    Raises:
+        OSError, ValueError: ``path`` is not a linked worktree.
+    """
+    pointer = (path / ".git").read_text()
+    if not pointer.startswith("gitdir: "):
+        raise ValueError(pointer)
+    return path / pointer.removeprefix("gitdir: ").strip()  # absolute, or relative to path
+
+
+def _heads(admin: Path) -> Path:
+    """The folder of loose branch refs of the repository of the worktree at ``admin``."""
+    return admin / (admin / "commondir").read_text().strip() / "refs" / "heads"
+
+
+def _watch(path: Path) -> TreeWatch | None:
+    """A watch on the worktree at ``path`` and its administrative folder (see :mod:`.inotify`)."""
+    try:
+        return TreeWatch.of(path, _admin(path))
+    except (OSError, ValueError):
+        return None
+
+
+def _branch_here(path: Path, branch: str, base: str) -> bool:
+    """Create ``branch`` at ``base`` and check it out in the worktree at ``path``; False if not.
+
+    What ``git switch --create`` does for a worktree already at ``base``,
+    written as git's own files instead (git's files layout is documented in
+    gitrepository-layout(5)): the loose ref, created exclusively so that an
+    existing branch of that name makes it fail, then the worktree's
+    ``HEAD``, rewritten in place. Neither lock files nor a reflog: on a file
+    system that scans recently deleted inodes at each creation (ext4
+    without a journal), git's lock files cost more than a short task. False
+    when the repository does not keep loose refs (a reftable repository),
+    the branch exists or a write fails: the caller then asks git, which
+    resets a branch left half made.
+    """
+    try:
+        admin = _admin(path)
+        heads = _heads(admin)
+        config = (heads.parent.parent / "config").read_text().lower()
+        if not heads.is_dir() or "refstorage" in config:  # not git's files layout
+            return False
+        ref = heads / branch
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        with open(ref, "x") as handle:
+            handle.write(base + "\n")
+        with open(admin / "HEAD", "r+") as handle:
+            handle.write(f"ref: refs/heads/{branch}\n")
+            handle.truncate()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def keep_sandbox(repo: Path, sandbox: Sandbox, path: Path) -> Sandbox:
@@ -271,6 +344,8 @@ def keep_sandbox(repo: Path, sandbox: Sandbox, path: Path) -> Sandbox:
 
     A worktree that cannot be moved stays where it is (the returned sandbox says where).
     """
+    if sandbox.watch is not None:
+        sandbox.watch.close()  # kept, not reused: nobody asks what changed any more
     if path == sandbox.path:
         return sandbox
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -286,6 +361,8 @@ def remove_sandbox(repo: Path, sandbox: Sandbox) -> None:
     Raises:
         SandboxError: git cannot remove the worktree.
     """
+    if sandbox.watch is not None:
+        sandbox.watch.close()
     done = _git(repo, "worktree", "remove", "--force", str(sandbox.path))
     if done.returncode == 0 or not sandbox.path.exists():
         return
@@ -302,6 +379,8 @@ def changes(sandbox: Sandbox) -> Changes:
     Raises:
         SandboxError: git cannot read the worktree (it was removed, or is broken).
     """
+    if _unchanged(sandbox):
+        return Changes((), 0, 0, (), pristine=True)
     # One git process in the common case of an attempt that changed nothing.
     status = _read(
         sandbox,
@@ -345,6 +424,25 @@ def changes(sandbox: Sandbox) -> Changes:
         files.add(name)
         insertions += _lines(sandbox.path / name)
     return Changes(tuple(sorted(files)), insertions, deletions, tuple(commits))
+
+
+def _unchanged(sandbox: Sandbox) -> bool:
+    """Whether the sandbox's watch saw no change and its branch is still at its base.
+
+    A watch that saw a change is closed: it cannot vouch for the worktree
+    any more (a folder created since is not watched).
+    """
+    watch = sandbox.watch
+    if watch is None or not watch.open:
+        return False
+    if watch.changed():
+        watch.close()
+        return False
+    try:
+        ref = _heads(_admin(sandbox.path)) / sandbox.branch
+        return ref.read_text() == sandbox.base + "\n"
+    except (OSError, ValueError):  # packed, or not git's files layout: ask git
+        return False
 
 
 def _read(sandbox: Sandbox, *args: str) -> str:
