@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -72,10 +73,9 @@ def test_heartbeats_renew_the_lease_CONC_REG_006(tmp_path: Path) -> None:
 def test_a_dead_holder_on_this_host_has_no_lease_left(tmp_path: Path) -> None:
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                            capture_output=True, text=True, check=True)  # fmt: skip
-    write_heartbeat(tmp_path, "run-dead")
-    path = tmp_path / "run-dead.json"
-    data = json.loads(path.read_text())
-    path.write_text(json.dumps({**data, "pid": int(child.stdout)}))  # that process is gone
+    beat = {"holder": "run-dead", "at": time.time(), "host": socket.gethostname(),
+            "pid": int(child.stdout)}  # fmt: skip
+    (tmp_path / "run-dead.json").write_text(json.dumps(beat))  # that process is gone
     lease = {"holder": "run-dead", "epoch": 1, "granted": time.time(), "ttl": 20.0}
     assert lease_expiry(lease, tmp_path) < time.time()
 

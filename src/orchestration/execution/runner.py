@@ -28,8 +28,8 @@ gives their leases back with ``release`` (EXEC-DOC-007, CONC-REG-009).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import heapq
 import os
 import queue
 import random
@@ -119,8 +119,11 @@ class Runner:
         self.retry_at: dict[str, float] = {}
         self.failed: set[str] = set()  # failed tasks of the scope whose retry is not planned yet
         self.queue: list[tuple[tuple[int, float, str], str]] = []  # see _candidates
+        self.queued: set[str] = set()  # the tasks in the queue
+        self.ignored: set[str] = set()  # ready tasks this run never dispatches (see _candidates)
         self.draining = False
         self._drained = False
+        self._readied = False  # a task became ready in the last commit
         self.summary = RunSummary()
         self._stop_heartbeat = threading.Event()
         self.log = EventLog(self.files.logs, component="run", holder=self.holder)  # OBS-005
@@ -195,6 +198,7 @@ class Runner:
                     self.emit(line)
                 entries = store.state.tasks.items()
                 self.failed = {t for t, e in entries if e["status"] == "failed"} & self.scope
+                self._schedule_retries()
                 self._start_workers()
                 self.log.info("run.started", scope=len(self.scope), workers=len(self.workers))
                 self._sweep()
@@ -212,22 +216,53 @@ class Runner:
 
     def _loop(self) -> None:
         next_sweep = time.monotonic() + self.options.sweep_interval
+        outcomes = self._take(block=False)
         while True:
-            self._collect(block=False)
             if time.monotonic() >= next_sweep:
                 self._sweep()
                 next_sweep = time.monotonic() + self.options.sweep_interval
-            if not self.draining:
-                self._retry_due()
-                self._dispatch()
-            elif not self._drained:
+            self._readied = False
+            self._step(outcomes)
+            if self.draining and not self._drained:
                 self._drain_workers()
             if not self.running and (self.draining or not self._more_to_come()):
                 return
             wait = next_sweep - time.monotonic()
             if self.retry_at and not self.draining:
                 wait = min(wait, min(self.retry_at.values()) - time.monotonic())
-            self._collect(block=True, timeout=max(0.0, min(wait, 1.0)))
+            # Tasks made ready by this step are claimed by the next, without waiting.
+            again = self._readied and bool(self.free) and not self.draining
+            outcomes = self._take(block=not again, timeout=max(0.0, min(wait, 1.0)))
+
+    def _step(self, outcomes: list[Outcome]) -> None:
+        """Record ended attempts, retry what is due and claim ready tasks: one transaction.
+
+        One commit (one ``fsync``) per turn of the loop, however many attempts
+        ended meanwhile and however many tasks it dispatches.
+        """
+        due = self._due_retries()
+        freed = sum(found.attempt.worker is not None for found in outcomes)
+        candidates = self._candidates() if self.free or freed else []
+        # Validate the likely first ones outside the store's lock (the model's import too).
+        for _, task_id in candidates[: len(self.free) + freed]:
+            with contextlib.suppress(DefinitionError):
+                self.definitions.task(task_id)
+        if not (outcomes or due or candidates):
+            return
+        launched: list[Attempt] = []
+
+        def change(tx: Transaction) -> None:
+            for found in outcomes:
+                self._record(tx, found)
+            self._release(outcomes)
+            self._retry(tx, due)
+            if not self.draining:
+                launched.extend(self._claim(tx, candidates))
+
+        self._commit(change)
+        for attempt in launched:
+            self.running[attempt.task.task_id] = attempt
+            self.pool.submit(self._execute, attempt)
 
     def _more_to_come(self) -> bool:
         """Whether a task of the scope may still be dispatched by this run."""
@@ -251,11 +286,15 @@ class Runner:
         tasks = self.store.state.tasks
         for line in tx.lines:
             self.emit(line)
-            if line["to"] == "failed" and line["entity"] == "task" and line["id"] in self.scope:
+            if line["entity"] == "task" and line["to"] == "ready":
+                self._readied = True
+            elif line["to"] == "failed" and line["entity"] == "task" and line["id"] in self.scope:
                 self.failed.add(line["id"])  # a retry may be due
             event = journal_event(line, tasks)
             if event is not None:
                 self.log.log(event[0], event[1], **event[2])
+        if self.failed:
+            self._schedule_retries()
         return result
 
     # --- workers ------------------------------------------------------------------------
@@ -345,69 +384,65 @@ class Runner:
 
     # --- dispatching --------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        if not self.free:
-            return
-        candidates = self._candidates()
-        if not candidates:
-            return
-        # Validate the likely first ones outside the store's lock (the model's import too).
-        for task_id in candidates[: len(self.free)]:
-            with contextlib.suppress(DefinitionError):
-                self.definitions.task(task_id)
-        launched: list[tuple[Attempt, Worker]] = []
+    def _claim(
+        self, tx: Transaction, candidates: list[tuple[tuple[int, float, str], str]]
+    ) -> list[Attempt]:
+        """Claim ``candidates`` (see :meth:`_candidates`) in order for free workers.
 
-        def claim(tx: Transaction) -> None:
-            held = [tx.entry(t).get("resources", {}) for t in tx.active()]
-            for task_id in candidates:
-                if not self.free:
-                    return
-                entry = tx.entry(task_id)
-                if entry["status"] != "ready":
-                    continue
-                worker = next(
-                    (w for w in self.free if w.offers(entry.get("capabilities", ()))), None
-                )
-                if worker is None:
-                    continue
-                wanted = entry.get("resources", {})
-                if self.admission.refusal(wanted, held) is not None:
-                    continue
-                try:
-                    task = self.definitions.checked(task_id, entry)
-                except DefinitionError as invalid:
-                    _refuse_invalid(tx, task_id, invalid)
-                    continue
-                epoch = tx.claim(
-                    task_id, holder=self.holder, worker=worker.id, ttl=self.options.ttl
-                )
-                number = tx.start(task_id)
-                tx.worker(worker.id, "assign", reason=f"{task_id} attempt {number}")
-                held.append(wanted)
-                self.free.remove(worker)
-                launched.append((self.executor.attempt(task, number, epoch, worker), worker))
+        Returns the attempts to launch.
+        """
+        launched: list[Attempt] = []
+        held = [tx.entry(t).get("resources", {}) for t in tx.active()]
+        for _, task_id in candidates:
+            if not self.free:
+                break
+            entry = tx.entry(task_id)
+            if entry["status"] != "ready":
+                continue
+            worker = next((w for w in self.free if w.offers(entry.get("capabilities", ()))), None)
+            if worker is None:
+                continue
+            wanted = entry.get("resources", {})
+            if self.admission.refusal(wanted, held) is not None:
+                continue
+            try:
+                task = self.definitions.checked(task_id, entry)
+            except DefinitionError as invalid:
+                _refuse_invalid(tx, task_id, invalid)
+                continue
+            epoch = tx.claim(task_id, holder=self.holder, worker=worker.id, ttl=self.options.ttl)
+            number = tx.start(task_id)
+            tx.worker(worker.id, "assign", reason=f"{task_id} attempt {number}")
+            held.append(wanted)
+            self.free.remove(worker)
+            launched.append(self.executor.attempt(task, number, epoch, worker))
+        return launched
 
-        self._commit(claim)
-        for attempt, _ in launched:
-            self.running[attempt.task.task_id] = attempt
-            self.pool.submit(self._execute, attempt)
-
-    def _candidates(self) -> list[str]:
+    def _candidates(self) -> list[tuple[tuple[int, float, str], str]]:
         """The ready tasks of the scope in dispatch order, kept sorted between calls.
 
-        Only tasks that became ready since the last call are sorted in: at 1,000
-        tasks, sorting every ready task at every dispatch cost more than the
-        dispatch itself.
+        Only tasks that became ready since the last call are sorted in, and
+        only the claimed ones at the head are dropped: at 1,000 tasks, going
+        over every ready task at every dispatch cost more than the dispatch
+        itself. A task claimed elsewhere may stay further down until it comes
+        first; the claim skips what is not ready.
         """
-        state, ready = self.store.state.tasks, self.store.ready
-        self.queue = [(key, t) for key, t in self.queue if t in ready]
-        queued = {t for _, t in self.queue}
-        fresh = (ready & self.scope) - queued - self.manual
+        state, ready, queue = self.store.state.tasks, self.store.ready, self.queue
+        head = 0
+        while head < len(queue) and queue[head][1] not in ready:
+            self.queued.discard(queue[head][1])
+            head += 1
+        del queue[:head]
+        fresh = ready - self.queued - self.ignored  # usually empty: no set is built
         if fresh:
+            outside = {t for t in fresh if t not in self.scope or t in self.manual}
+            self.ignored |= outside
+            fresh -= outside
             blocked = self._refuse_incapable(fresh)
-            new = sorted((dispatch_key(t, state[t], self.slack), t) for t in fresh - blocked)
-            self.queue = list(heapq.merge(self.queue, new))  # both sorted: linear
-        return [t for _, t in self.queue]
+            for task_id in fresh - blocked:
+                bisect.insort(queue, (dispatch_key(task_id, state[task_id], self.slack), task_id))
+                self.queued.add(task_id)
+        return queue
 
     def _refuse_incapable(self, candidates: set[str]) -> set[str]:
         """Block ready tasks that no worker of this run or registered elsewhere can take."""
@@ -445,25 +480,20 @@ class Runner:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def _collect(self, *, block: bool, timeout: float = 0.0) -> None:
+    def _take(self, *, block: bool, timeout: float = 0.0) -> list[Outcome]:
+        """The attempts that ended: all there are, waiting up to ``timeout`` if ``block``."""
+        outcomes: list[Outcome] = []
         try:
-            outcome = (
+            outcomes.append(
                 self.done.get(block=block, timeout=timeout) if block else self.done.get_nowait()
             )
-        except queue.Empty:
-            return
-        outcomes = [outcome]
-        while True:
-            try:
+            while True:
                 outcomes.append(self.done.get_nowait())
-            except queue.Empty:
-                break
+        except queue.Empty:
+            return outcomes
 
-        def record(tx: Transaction) -> None:
-            for found in outcomes:
-                self._record(tx, found)
-
-        self._commit(record)
+    def _release(self, outcomes: list[Outcome]) -> None:
+        """Give the workers of ended attempts back, and successful attempts' worktrees."""
         for found in outcomes:
             attempt = found.attempt
             self.running.pop(attempt.task.task_id, None)
@@ -542,8 +572,17 @@ class Runner:
             self.summary.stopped = f"--fail-fast: {task_id} failed ({outcome.failure})"
         return refused
 
-    def _retry_due(self) -> None:
-        """Schedule retries of failed tasks with attempts left; apply those whose wait is over."""
+    def _due_retries(self) -> list[str]:
+        """The failed tasks whose wait for a retry is over (none when draining)."""
+        if self.draining:
+            return []
+        due = [t for t, at in self.retry_at.items() if at <= time.monotonic()]
+        for task_id in due:
+            del self.retry_at[task_id]
+        return due
+
+    def _schedule_retries(self) -> None:
+        """Plan when failed tasks with attempts left are retried (exponential backoff, jitter)."""
         state = self.store.state.tasks
         for task_id in sorted(self.failed):
             entry = state.get(task_id)
@@ -557,29 +596,22 @@ class Runner:
                     done + 1, self.options.retry_base, self.options.retry_max, self.random
                 )
                 self.retry_at[task_id] = time.monotonic() + delay
-        due = [t for t, at in self.retry_at.items() if at <= time.monotonic()]
-        if not due:
-            return
 
-        def retry(tx: Transaction) -> None:
-            for task_id in due:
-                entry = tx.entry(task_id)
-                if entry["status"] != "failed":
-                    continue
-                mode = entry.get("failure", {}).get("mode", "FM-NONZERO-EXIT")
-                n = entry.get("retry_count", 0) + 1
-                tx.apply(
-                    task_id,
-                    "retry",
-                    actor="engine",
-                    severity="warning",
-                    reason=f"{mode}: retry {n} of {entry.get('max_retries', 0)}",
-                )
-                self.summary.retries += 1
-
+    def _retry(self, tx: Transaction, due: list[str]) -> None:
         for task_id in due:
-            del self.retry_at[task_id]
-        self._commit(retry)
+            entry = tx.entry(task_id)
+            if entry["status"] != "failed":
+                continue
+            mode = entry.get("failure", {}).get("mode", "FM-NONZERO-EXIT")
+            n = entry.get("retry_count", 0) + 1
+            tx.apply(
+                task_id,
+                "retry",
+                actor="engine",
+                severity="warning",
+                reason=f"{mode}: retry {n} of {entry.get('max_retries', 0)}",
+            )
+            self.summary.retries += 1
 
     # --- leases of others: the sweep (CONC-REG-008) and recovery (CONC-REG-010) ------------
 

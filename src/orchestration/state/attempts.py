@@ -145,9 +145,15 @@ def _is_wrapper(pid: int, folder: Path) -> bool:
 
 
 def write_evidence(folder: Path, evidence: dict[str, Any]) -> None:
-    """Write ``evidence.json``, the engine's own account of an attempt (AIDER-INT-008)."""
+    """Write ``evidence.json``, the engine's own account of an attempt (AIDER-INT-008).
+
+    Atomic, not fsynced, like the logs it sits beside: what survives a
+    power cut is the journal, which records how the attempt ended.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "evidence.json", orjson.dumps(evidence, option=orjson.OPT_INDENT_2))
+    write_atomic(
+        folder / "evidence.json", orjson.dumps(evidence, option=orjson.OPT_INDENT_2), durable=False
+    )
 
 
 def write_artifact(folder: Path, phase: str, name: str, document: Any) -> Path:
@@ -175,6 +181,11 @@ def keep_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> None:
 # --- lease heartbeats ---------------------------------------------------------------
 
 
+# When this process last wrote each heartbeat of its own (a runner asks for
+# its own leases at every attempt's start and end: no need to read the file).
+_beats: dict[Path, float] = {}
+
+
 def _heartbeat_path(folder: Path, holder: str) -> Path:
     return folder / f"{_UNSAFE.sub('_', holder)}.json"
 
@@ -190,12 +201,17 @@ def write_heartbeat(folder: Path, holder: str, *, process: bool = True) -> None:
     data: dict[str, Any] = {"holder": holder, "at": time.time()}
     if process:
         data.update(host=socket.gethostname(), pid=os.getpid())
-    write_atomic(_heartbeat_path(folder, holder), orjson.dumps(data), durable=False)
+    path = _heartbeat_path(folder, holder)
+    write_atomic(path, orjson.dumps(data), durable=False)
+    if process:
+        _beats[path] = data["at"]
 
 
 def remove_heartbeat(folder: Path, holder: str) -> None:
     """Forget ``holder``'s heartbeat (it stopped, holding no lease)."""
-    _heartbeat_path(folder, holder).unlink(missing_ok=True)
+    path = _heartbeat_path(folder, holder)
+    _beats.pop(path, None)
+    path.unlink(missing_ok=True)
 
 
 def heartbeat_of(folder: Path, holder: str) -> float | None:
@@ -204,8 +220,11 @@ def heartbeat_of(folder: Path, holder: str) -> float | None:
     A holder on this host whose process is gone is dead now, whatever its
     last heartbeat says: a restarted runner need not wait for the expiry.
     """
+    path = _heartbeat_path(folder, holder)
+    if path in _beats:  # this process's own: it is alive, and knows when it wrote
+        return _beats[path]
     try:
-        data: dict[str, Any] = orjson.loads(_heartbeat_path(folder, holder).read_bytes())
+        data: dict[str, Any] = orjson.loads(path.read_bytes())
         at = float(data["at"])
         host, pid = data.get("host"), int(data.get("pid", 0))
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -216,6 +235,8 @@ def heartbeat_of(folder: Path, holder: str) -> float | None:
 
 
 def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
