@@ -33,7 +33,7 @@ from ..state.attempts import lease_expiry, write_artifact, write_heartbeat
 from ..state.audit import ToolAudit, audit_record
 from ..state.layout import layout
 from ..state.snapshot import LEASED
-from ..state.views import dispatch_key
+from ..state.views import DispatchQueue
 from ..tasks.model import Task
 from .artifacts import ARTIFACTS, artifact_problems
 from .contract import Contract, Mode
@@ -135,6 +135,7 @@ class Workflow:
         self.lease_ttl = lease_ttl
         self.files = layout(root)
         self.slack = slack_of(tasks, None)
+        self.queue = DispatchQueue(self.slack)
         self.admission = Admission(registry_for(root, tasks))
         self._sessions: dict[str, _Session] = {}
         self._sessions_lock = threading.Lock()
@@ -164,8 +165,7 @@ class Workflow:
                 self._expire_lost(tx)
                 self._sweep_at = time.monotonic() + self.lease_ttl / 4
             held = [tx.entry(t).get("resources", {}) for t in tx.active()]
-            ready = sorted(self.store.ready, key=lambda t: dispatch_key(t, tx.entry(t), self.slack))
-            for task_id in ready:
+            for _, task_id in self.queue.ordered(self.store.ready, self.store.state.tasks):
                 entry = tx.entry(task_id)
                 if entry["status"] != "ready":
                     continue

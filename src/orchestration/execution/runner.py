@@ -28,7 +28,6 @@ gives their leases back with ``release`` (EXEC-DOC-007, CONC-REG-009).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import queue
@@ -57,7 +56,7 @@ from ..state.attempts import (
     write_heartbeat,
 )
 from ..state.layout import Layout, layout
-from ..state.views import dispatch_key
+from ..state.views import DispatchQueue
 from .definitions import check_scope
 from .executor import Attempt, Executor, Outcome
 from .options import KILL_GRACE, RunOptions, RunSummary
@@ -118,9 +117,6 @@ class Runner:
         self.free: list[Worker] = []
         self.retry_at: dict[str, float] = {}
         self.failed: set[str] = set()  # failed tasks of the scope whose retry is not planned yet
-        self.queue: list[tuple[tuple[int, float, str], str]] = []  # see _candidates
-        self.queued: set[str] = set()  # the tasks in the queue
-        self.ignored: set[str] = set()  # ready tasks this run never dispatches (see _candidates)
         self.draining = False
         self._drained = False
         self._readied = False  # a task became ready in the last commit
@@ -148,6 +144,7 @@ class Runner:
             target=options.target,
         )
         self.slack = definitions.slack
+        self.queue = DispatchQueue(self.slack, self._admit)
         self.manual = definitions.manual  # never dispatched
         self.summary.scope = len(self.scope)
 
@@ -419,30 +416,13 @@ class Runner:
         return launched
 
     def _candidates(self) -> list[tuple[tuple[int, float, str], str]]:
-        """The ready tasks of the scope in dispatch order, kept sorted between calls.
+        """The ready tasks of the scope in dispatch order (see :class:`DispatchQueue`)."""
+        return self.queue.ordered(self.store.ready, self.store.state.tasks)
 
-        Only tasks that became ready since the last call are sorted in, and
-        only the claimed ones at the head are dropped: at 1,000 tasks, going
-        over every ready task at every dispatch cost more than the dispatch
-        itself. A task claimed elsewhere may stay further down until it comes
-        first; the claim skips what is not ready.
-        """
-        state, ready, queue = self.store.state.tasks, self.store.ready, self.queue
-        head = 0
-        while head < len(queue) and queue[head][1] not in ready:
-            self.queued.discard(queue[head][1])
-            head += 1
-        del queue[:head]
-        fresh = ready - self.queued - self.ignored  # usually empty: no set is built
-        if fresh:
-            outside = {t for t in fresh if t not in self.scope or t in self.manual}
-            self.ignored |= outside
-            fresh -= outside
-            blocked = self._refuse_incapable(fresh)
-            for task_id in fresh - blocked:
-                bisect.insort(queue, (dispatch_key(task_id, state[task_id], self.slack), task_id))
-                self.queued.add(task_id)
-        return queue
+    def _admit(self, fresh: set[str]) -> set[str]:
+        """Of the tasks newly ready, those this run may dispatch; blocks those none can take."""
+        mine = {t for t in fresh if t in self.scope and t not in self.manual}
+        return mine - self._refuse_incapable(mine) if mine else mine
 
     def _refuse_incapable(self, candidates: set[str]) -> set[str]:
         """Block ready tasks that no worker of this run or registered elsewhere can take."""

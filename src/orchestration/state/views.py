@@ -8,7 +8,8 @@ replaced atomically, and the journal is read up to its last committed line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import bisect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,58 @@ def dispatch_key(
     gets the scheduler's answer (EXEC-DOC-004).
     """
     return (-entry.get("priority", 0), slack.get(task_id, 0.0), task_id)
+
+
+class DispatchQueue:
+    """The ready tasks in dispatch order (see :func:`dispatch_key`), kept sorted as they change.
+
+    Sorting every ready task at every dispatch cost more than the dispatch
+    itself at a thousand tasks: :meth:`ordered` sorts in only the tasks that
+    became ready since it was last asked, and drops only the tasks at the
+    head that are not ready any more. A task that stopped being ready further
+    down stays until it comes first: callers skip what is not ready.
+
+    Args:
+        slack: each task's slack, as :func:`dispatch_key` takes it.
+        admit: given the tasks newly ready, those to queue; a task it leaves
+            out that is still ready afterwards is never offered again (out of
+            a run's scope, say). ``None``: every ready task.
+    """
+
+    def __init__(
+        self,
+        slack: Mapping[str, float],
+        admit: Callable[[set[str]], set[str]] | None = None,
+    ) -> None:
+        self.slack = slack
+        self.admit = admit
+        self._queue: list[tuple[tuple[int, float, str], str]] = []
+        self._queued: set[str] = set()
+        self._passed: set[str] = set()
+
+    def ordered(
+        self, ready: set[str], tasks: Mapping[str, Mapping[str, Any]]
+    ) -> list[tuple[tuple[int, float, str], str]]:
+        """``(key, task_id)`` of the ready tasks, first to dispatch first; not to be changed.
+
+        Args:
+            ready: the tasks ready now (the store's ``ready``).
+            tasks: the state's task entries.
+        """
+        queue = self._queue
+        head = 0
+        while head < len(queue) and queue[head][1] not in ready:
+            self._queued.discard(queue[head][1])
+            head += 1
+        del queue[:head]
+        fresh = ready - self._queued - self._passed  # usually empty: no set is built
+        if fresh:
+            kept = fresh if self.admit is None else self.admit(fresh)
+            self._passed |= {t for t in fresh - kept if t in ready}
+            for task_id in kept:
+                bisect.insort(queue, (dispatch_key(task_id, tasks[task_id], self.slack), task_id))
+                self._queued.add(task_id)
+        return queue
 
 
 def history(root: Path, task_id: str) -> list[dict[str, Any]]:
