@@ -185,3 +185,16 @@ def test_a_person_may_retry_a_final_failure_while_retries_remain_SM_DEF_007(
         store.apply("a", "retry", reason="FM-PRE-VALIDATION: repository cleaned by hand")
         statuses = {t: e["status"] for t, e in store.state.tasks.items()}
     assert statuses["a"] == "ready" and statuses["b"] == "blocked"  # b waits for `unblock`
+
+
+def test_a_heartbeat_written_elsewhere_after_ours_extends_the_lease_CONC_REG_006(
+    tmp_path: Path,
+) -> None:
+    write_heartbeat(tmp_path, "agent:a", process=False)  # this process renews it ...
+    lease = {"holder": "agent:a", "epoch": 1, "granted": time.time() - 100, "ttl": 20.0}
+    later = time.time() + 60  # ... and another server renews it after: the file says so
+    (tmp_path / "agent_a.json").write_text(json.dumps({"holder": "agent:a", "at": later}))
+    assert lease_expiry(lease, tmp_path) < later  # ours keeps it alive: the file is not read
+    short = {**lease, "ttl": 0.2}
+    time.sleep(0.3)  # ours is too old to keep this one alive now: the file decides
+    assert lease_expiry(short, tmp_path) == later + 0.2

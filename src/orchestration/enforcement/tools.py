@@ -256,12 +256,40 @@ def _lexical_problem(raw: str) -> str | None:
     return None
 
 
+def _real(path: str) -> str:
+    """``os.path.realpath(path)``, asked of the kernel when ``path`` exists.
+
+    Python's ``realpath`` stats each component in turn, each stat walking the
+    path again from the root: deep sandboxes made it the dearest step of a
+    tool check. Opening the path (``O_PATH``: nothing is read) resolves it
+    in one walk, and ``/proc`` names what was opened. A path that does not
+    exist (a file to write) is left to ``realpath``, which follows a dangling
+    symbolic link as the write would.
+    """
+    if _O_PATH is None:
+        return os.path.realpath(path)
+    try:
+        fd = os.open(path, _O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return os.path.realpath(path)
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc
+        return os.path.realpath(path)
+    finally:
+        os.close(fd)
+
+
+_O_PATH: int | None = getattr(os, "O_PATH", None)  # Linux
+
+
 def _root(sandbox: Path) -> Path:
     try:
-        return sandbox.resolve(strict=True)
+        os.stat(sandbox)
     except OSError as error:
         msg = f"the sandbox {str(sandbox)!r} is not available ({error.strerror}): reclaim the task"
         raise ToolFailed(msg) from None
+    return Path(_real(str(sandbox)))
 
 
 def resolve(sandbox: Path, raw: str) -> Path:
@@ -281,18 +309,7 @@ def resolve(sandbox: Path, raw: str) -> Path:
         PathEscape: the path is refused (AGENT-WF-011).
         ToolFailed: the sandbox itself does not exist.
     """
-    if not isinstance(raw, str):
-        raise PathEscape(repr(raw), "a path must be a string")
-    problem = _lexical_problem(raw)
-    if problem is not None:
-        raise PathEscape(raw, problem)
-    root = _root(sandbox)
-    target = Path(os.path.realpath(root / raw))
-    if not target.is_relative_to(root):
-        raise PathEscape(raw, "it leads outside the sandbox through a symbolic link")
-    if any(part.lower() == ".git" for part in target.relative_to(root).parts):
-        raise PathEscape(raw, "it leads into .git: agents may not touch git's internals")
-    return target
+    return _resolved(sandbox, raw)[1]
 
 
 def relative_path(sandbox: Path, raw: str) -> str:
@@ -302,7 +319,24 @@ def relative_path(sandbox: Path, raw: str) -> str:
         PathEscape: the path is refused (AGENT-WF-011).
         ToolFailed: the sandbox itself does not exist.
     """
-    return resolve(sandbox, raw).relative_to(_root(sandbox)).as_posix()
+    root, target = _resolved(sandbox, raw)
+    return target.relative_to(root).as_posix()
+
+
+def _resolved(sandbox: Path, raw: str) -> tuple[Path, Path]:
+    """The sandbox's real path and the real path ``raw`` names in it (see :func:`resolve`)."""
+    if not isinstance(raw, str):
+        raise PathEscape(repr(raw), "a path must be a string")
+    problem = _lexical_problem(raw)
+    if problem is not None:
+        raise PathEscape(raw, problem)
+    root = _root(sandbox)
+    target = Path(_real(f"{root}/{raw}"))
+    if not target.is_relative_to(root):
+        raise PathEscape(raw, "it leads outside the sandbox through a symbolic link")
+    if any(part.lower() == ".git" for part in target.relative_to(root).parts):
+        raise PathEscape(raw, "it leads into .git: agents may not touch git's internals")
+    return root, target
 
 
 # --- arguments ----------------------------------------------------------------

@@ -181,8 +181,8 @@ def keep_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> None:
 # --- lease heartbeats ---------------------------------------------------------------
 
 
-# When this process last wrote each heartbeat of its own (a runner asks for
-# its own leases at every attempt's start and end: no need to read the file).
+# When this process last wrote each heartbeat file: a runner checks its own
+# leases at every attempt's start and end, the API an agent's at every request.
 _beats: dict[Path, float] = {}
 
 
@@ -203,8 +203,7 @@ def write_heartbeat(folder: Path, holder: str, *, process: bool = True) -> None:
         data.update(host=socket.gethostname(), pid=os.getpid())
     path = _heartbeat_path(folder, holder)
     write_atomic(path, orjson.dumps(data), durable=False)
-    if process:
-        _beats[path] = data["at"]
+    _beats[path] = data["at"]
 
 
 def remove_heartbeat(folder: Path, holder: str) -> None:
@@ -221,8 +220,6 @@ def heartbeat_of(folder: Path, holder: str) -> float | None:
     last heartbeat says: a restarted runner need not wait for the expiry.
     """
     path = _heartbeat_path(folder, holder)
-    if path in _beats:  # this process's own: it is alive, and knows when it wrote
-        return _beats[path]
     try:
         data: dict[str, Any] = orjson.loads(path.read_bytes())
         at = float(data["at"])
@@ -254,8 +251,14 @@ def lease_expiry(lease: dict[str, Any], folder: Path) -> float:
     """When a lease (as the state records it) expires, counting its holder's heartbeats.
 
     A lease whose holder is known dead (see :func:`heartbeat_of`) has expired.
+    A heartbeat this process wrote that keeps the lease alive is taken
+    without reading the file: a later one, written elsewhere, only extends it.
     """
+    granted, ttl = float(lease["granted"]), float(lease["ttl"])
+    mine = _beats.get(_heartbeat_path(folder, lease["holder"]))
+    if mine is not None and max(granted, mine) + ttl > time.time():
+        return max(granted, mine) + ttl
     renewed = heartbeat_of(folder, lease["holder"])
     if renewed is None and (folder / _heartbeat_path(folder, lease["holder"]).name).exists():
         return 0.0
-    return max(float(lease["granted"]), renewed or 0.0) + float(lease["ttl"])
+    return max(granted, renewed or 0.0) + ttl

@@ -224,6 +224,14 @@ class Store:
     def _follow(self) -> None:
         """Fold the lines other writers committed, into the new live file after a seal."""
         offset, seq = self.state.journal_offset, self.state.last_seq
+        if self._journal_id is not None:  # one stat says when nothing was appended
+            try:
+                stat = os.stat(self.journal.path)
+            except FileNotFoundError:
+                pass
+            else:
+                if (stat.st_dev, stat.st_ino) == self._journal_id and stat.st_size == offset:
+                    return
         try:
             tail: Tail | None = self.journal.read(offset, seq, expect=self._journal_id)
             assert tail is not None
