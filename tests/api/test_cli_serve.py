@@ -146,3 +146,14 @@ def test_agent_prompt_of_an_unknown_task_is_a_usage_error_AGENT_WF_019(
 ) -> None:
     assert main(["--root", str(root), "agent-prompt", "nope"]) == 2
     assert "'nope' is not in this pipeline" in capsys.readouterr().err
+
+
+def test_a_client_may_connect_as_soon_as_the_address_is_announced() -> None:
+    from orchestration.api.server import bind
+
+    sock = bind("127.0.0.1", 0)  # what `serve` announces, before uvicorn runs
+    try:
+        with socket.create_connection(sock.getsockname()[:2], timeout=5):
+            pass  # the kernel queues it; uvicorn accepts it once it serves
+    finally:
+        sock.close()

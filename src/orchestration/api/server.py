@@ -25,6 +25,7 @@ __all__ = ["GRACE_SECONDS", "bind", "serve"]
 
 GRACE_SECONDS = 3
 """How long requests in flight may take to finish once the server is asked to stop."""
+BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -47,6 +48,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(BACKLOG)  # connections wait from now on, not only once uvicorn runs
     except OSError as bad:
         sock.close()
         msg = (
