@@ -49,6 +49,13 @@ def test_fifty_agents_claiming_at_once_never_share_a_task_AGENT_WF_014(serve: Se
     holders = Counter(line["actor"] for line in journal(served.root)
                       if line["entity"] == "phase" and line["trigger"] == "claim")  # fmt: skip
     assert len(holders) == 30 and set(holders.values()) == {1}
+    per_commit, batches = 0, []  # concurrent claims share a transaction: one fsync
+    for line in journal(served.root):
+        per_commit += line["entity"] == "task" and line["trigger"] == "claim"
+        if line.get("commit"):
+            batches.append(per_commit)
+            per_commit = 0
+    assert max(batches) > 1
 
 
 def test_the_long_poll_answers_as_soon_as_a_line_commits_AGENT_WF_016(serve: Serve) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +98,21 @@ class Claim:
 
 
 @dataclass
+class _Wanted:
+    """A claim waiting to be served: concurrent claims share one transaction, one fsync.
+
+    Whoever takes the store's lock claims for every claim waiting then; the
+    others find theirs served, committed, once they get the lock in turn.
+    """
+
+    agent_id: str
+    offered: set[str] | None
+    claimed: tuple[str, int, PhaseClaims, str] | None = None
+    error: BaseException | None = None  # the commit that was to serve it failed
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class _Session:
     """What the server keeps about a task an agent holds, beside the state."""
 
@@ -139,9 +155,13 @@ class Workflow:
         self.admission = Admission(registry_for(root, tasks))
         self._sessions: dict[str, _Session] = {}
         self._sessions_lock = threading.Lock()
+        self._documents: dict[str, dict[str, Any]] = {}  # see _document
+        self._wanted: list[_Wanted] = []  # claims waiting for the store's lock (see _Wanted)
+        self._wanted_lock = threading.Lock()
         self._offsets: dict[int, int] = {}  # seq → journal offset just past it, for events
         self._sweep_at = 0.0  # when claims next look for agents that stopped heartbeating
         self._renewed: dict[str, float] = {}  # holder → when this server last renewed its lease
+        self._renewals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renewal")
         self._verified: dict[str, PhaseClaims] = {}  # token → its claims, signature checked
         self._snapshot: tuple[int, bytes] = (-1, b"")  # the last snapshot served, by seq
 
@@ -159,21 +179,80 @@ class Workflow:
         """
         holder = f"agent:{agent_id}"
         offered = None if capabilities is None else set(capabilities)
-        claimed: tuple[str, int, PhaseClaims, str] | None = None
-        with self.store.transaction(actor=holder) as tx:
-            if time.monotonic() >= self._sweep_at:  # not every claim: it reads heartbeats
-                self._expire_lost(tx)
-                self._sweep_at = time.monotonic() + self.lease_ttl / 4
-            held = [tx.entry(t).get("resources", {}) for t in tx.active()]
+        wanted = _Wanted(agent_id, offered)
+        with self._wanted_lock:
+            self._wanted.append(wanted)
+        batch: list[_Wanted] = []
+        try:
+            with self.store.transaction(actor=holder) as tx:
+                with self._wanted_lock:
+                    batch, self._wanted = self._wanted, []
+                self._serve(tx, batch)
+        except BaseException as error:
+            for each in batch:
+                each.error = error
+            with self._wanted_lock:  # not served yet: nobody will
+                if wanted in self._wanted:
+                    self._wanted.remove(wanted)
+            raise
+        finally:
+            for each in batch:
+                each.done.set()
+        wanted.done.wait()  # served by this transaction or by the one before, committed now
+        if wanted.error is not None and wanted not in batch:
+            msg = f"the claim could not be committed: {wanted.error}"
+            raise OrchestrationError(msg)
+        claimed = wanted.claimed
+        if claimed is None:
+            needing = "" if offered is None else f" needing only {sorted(offered)}"
+            msg = f"no ready task{needing}; try again later, or follow GET /api/v1/events"
+            raise Refused(404, "Nothing to claim", msg, "AGENT-WF-014")
+        task_id, attempt, claims, token = claimed
+        # No heartbeat yet: the lease was granted now (the first request renews it).
+        with self._sessions_lock:
+            self._sessions[task_id] = _Session()
+        lease = self.store.state.tasks[task_id]["lease"]
+        return Claim(
+            self._document(task_id),
+            claims.phase,
+            token,
+            _iso(lease_expiry(lease, self.store.leases)),
+            attempt,
+        )
+
+    def _document(self, task_id: str) -> dict[str, Any]:
+        """The task's definition as its file holds it (made once per task; not to be changed)."""
+        document = self._documents.get(task_id)
+        if document is None:
+            task = self.tasks.get(task_id)
+            document = (
+                task.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                if task
+                else {"task_id": task_id}
+            )
+            self._documents[task_id] = document
+        return document
+
+    def _serve(self, tx: Transaction, batch: list[_Wanted]) -> None:
+        """Claim, in ``tx``, a ready task for each claim of ``batch`` that one fits."""
+        if not batch:
+            return
+        if time.monotonic() >= self._sweep_at:  # not every claim: it reads heartbeats
+            self._expire_lost(tx)
+            self._sweep_at = time.monotonic() + self.lease_ttl / 4
+        held = [tx.entry(t).get("resources", {}) for t in tx.active()]
+        for wanted in batch:
+            agent_id, offered = wanted.agent_id, wanted.offered
             for _, task_id in self.queue.ordered(self.store.ready, self.store.state.tasks):
                 entry = tx.entry(task_id)
                 if entry["status"] != "ready":
                     continue
                 if offered is not None and not set(entry.get("capabilities", ())) <= offered:
                     continue
-                if self.admission.refusal(entry.get("resources", {}), held) is not None:
+                resources = entry.get("resources", {})
+                if self.admission.refusal(resources, held) is not None:
                     continue
-                tx.claim(task_id, holder=holder, worker=agent_id, ttl=self.lease_ttl)
+                tx.claim(task_id, holder=f"agent:{agent_id}", worker=agent_id, ttl=self.lease_ttl)
                 attempt = tx.start(task_id)
                 token, claims = self.tokens.issue(agent_id, task_id, self.contract.initial)
                 tx.phase(
@@ -184,26 +263,9 @@ class Workflow:
                     jti=claims.jti,
                     reason=f"attempt {attempt} starts in {self.contract.initial}",
                 )
-                claimed = (task_id, attempt, claims, token)
+                held.append(resources)
+                wanted.claimed = (task_id, attempt, claims, token)
                 break
-        if claimed is None:
-            wanted = "" if offered is None else f" needing only {sorted(offered)}"
-            msg = f"no ready task{wanted}; try again later, or follow GET /api/v1/events"
-            raise Refused(404, "Nothing to claim", msg, "AGENT-WF-014")
-        task_id, attempt, claims, token = claimed
-        write_heartbeat(self.store.leases, holder, process=False)
-        with self._sessions_lock:
-            self._sessions[task_id] = _Session()
-        lease = self.store.state.tasks[task_id]["lease"]
-        task = self.tasks.get(task_id)
-        document = (
-            task.model_dump(mode="json", by_alias=True, exclude_unset=True)
-            if task
-            else {"task_id": task_id}
-        )
-        return Claim(
-            document, claims.phase, token, _iso(lease_expiry(lease, self.store.leases)), attempt
-        )
 
     def _expire_lost(self, tx: Transaction) -> None:
         """End the leases of agents that stopped heartbeating (their work ran: a retry is spent)."""
@@ -283,12 +345,14 @@ class Workflow:
                 f"every {self.lease_ttl / 2:g} s; the task will be retried"
             )
             raise Refused(409, "Lease expired", msg, "CONC-REG-007")
-        # Any authorized request proves the agent alive: it renews the lease like a heartbeat
-        # (written at most every ttl/8: the file write would double a tool check's cost).
+        # Any authorized request proves the agent alive: it renews the lease like a heartbeat,
+        # written at most every ttl/8 and by another thread: a new file's inode can cost
+        # more than the tool check itself.
         now = time.monotonic()
         if now - self._renewed.get(lease["holder"], 0.0) >= self.lease_ttl / 8:
-            write_heartbeat(self.store.leases, lease["holder"], process=False)
             self._renewed[lease["holder"]] = now
+            self._renewals.submit(write_heartbeat, self.store.leases, lease["holder"],
+                                  process=False)  # fmt: skip
         return claims, entry
 
     # --- transitions ----------------------------------------------------------------------
@@ -620,4 +684,9 @@ class Workflow:
         audit = ToolAudit(layout(root).folder / "audit", max_bytes=audit_max_bytes)
         with Store.open(root, lifecycles, actor="api") as store:
             store.sync(loaded.tasks)
-            yield cls(root, store, contract, tokens, audit, tasks=loaded.tasks, lease_ttl=lease_ttl)
+            workflow = cls(root, store, contract, tokens, audit, tasks=loaded.tasks,
+                           lease_ttl=lease_ttl)  # fmt: skip
+            try:
+                yield workflow
+            finally:
+                workflow._renewals.shutdown(wait=True)
