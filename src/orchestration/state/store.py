@@ -224,14 +224,8 @@ class Store:
     def _follow(self) -> None:
         """Fold the lines other writers committed, into the new live file after a seal."""
         offset, seq = self.state.journal_offset, self.state.last_seq
-        if self._journal_id is not None:  # one stat says when nothing was appended
-            try:
-                stat = os.stat(self.journal.path)
-            except FileNotFoundError:
-                pass
-            else:
-                if (stat.st_dev, stat.st_ino) == self._journal_id and stat.st_size == offset:
-                    return
+        if self._unchanged():
+            return
         try:
             tail: Tail | None = self.journal.read(offset, seq, expect=self._journal_id)
             assert tail is not None
@@ -337,10 +331,26 @@ class Store:
         """See the transactions other writers committed, without taking the writer lock.
 
         Readers never lock (STATE-OBS-008): only committed transactions are
-        read, so an append in flight is simply not seen yet.
+        read, so an append in flight is simply not seen yet. When the journal
+        did not grow, not even this process's mutex is taken: a request need
+        not wait for a snapshot being written.
         """
+        if self._unchanged():
+            return
         with self._mutex:
             self._follow()
+
+    def _unchanged(self) -> bool:
+        """Whether the live journal is the file, and the size, this process last read."""
+        if self._journal_id is None:
+            return False
+        try:
+            stat = os.stat(self.journal.path)
+        except FileNotFoundError:
+            return False
+        return (stat.st_dev, stat.st_ino) == self._journal_id and (
+            stat.st_size == self.state.journal_offset
+        )
 
     def apply(self, task_id: str, trigger: str, *, reason: str = "") -> list[dict[str, Any]]:
         """Apply one trigger (and what it implies) in its own transaction."""
