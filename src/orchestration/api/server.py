@@ -13,8 +13,10 @@ then the store is closed, writing the exact snapshot.
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -26,6 +28,7 @@ __all__ = ["GRACE_SECONDS", "bind", "serve"]
 GRACE_SECONDS = 3
 """How long requests in flight may take to finish once the server is asked to stop."""
 BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
+SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits (5 ms by default)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -87,6 +90,12 @@ def serve(
     with Workflow.open(root, secret=secret, lease_ttl=lease_ttl,
                        audit_max_bytes=audit_max_bytes) as workflow:  # fmt: skip
         sock = bind(host, port)
+        # A request's thread that returns from an fsync waits for the event
+        # loop to give up the GIL: every 5 ms by default, which made the tail
+        # of every tool check. And the state read at start-up is never freed:
+        # collections need not go over it again.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        gc.freeze()
         app = create_app(workflow, stopping=lambda: server.should_exit)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=GRACE_SECONDS)  # fmt: skip
