@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from orchestration.state.audit import (
     AUDIT_FIELDS,
     DECISIONS,
     DEFAULT_MAX_BYTES,
+    FLUSH_WITHIN,
     ToolAudit,
     audit_record,
 )
@@ -220,4 +222,32 @@ def _records_in_order(folder: Path) -> list[dict[str, Any]]:
         orjson.loads(line)
         for path in [*audit.rotated(), audit.path]
         for line in path.read_bytes().splitlines()
+    ]
+
+
+def test_a_record_with_no_effect_is_fsynced_soon_and_before_a_later_waited_one_AGENT_WF_012(
+    tmp_path: Path,
+) -> None:
+    audit = ToolAudit(tmp_path / "audit")
+    audit.append(_record(1))  # the file's first record always waits (its name too)
+    for n in range(2, 6):
+        audit.append(_record(n, decision="denied"), wait=False)
+    assert [r["args"]["path"] for r in _all_lines(audit.folder)][-1] == "tests/test_5.py"
+    size = audit.path.stat().st_size
+    deadline = time.monotonic() + 20 * FLUSH_WITHIN
+    while audit._synced[1] < size and time.monotonic() < deadline:  # the flusher's mark
+        time.sleep(FLUSH_WITHIN / 5)
+    assert audit._synced[1] == size
+    audit.append(_record(6, decision="denied"), wait=False)
+    audit.append(_record(7))  # one that waits covers every record before it
+    assert audit._synced[1] == audit.path.stat().st_size
+
+
+def test_records_that_did_not_wait_rotate_in_order_AGENT_WF_012(tmp_path: Path) -> None:
+    size = len(orjson.dumps(_record(10))) + 1
+    audit = ToolAudit(tmp_path / "audit", max_bytes=3 * size)
+    for n in range(10, 17):
+        audit.append(_record(n), wait=n % 3 == 0)
+    assert [r["args"]["path"] for r in _all_lines(audit.folder)] == [
+        f"tests/test_{n}.py" for n in range(10, 17)
     ]

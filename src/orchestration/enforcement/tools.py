@@ -66,6 +66,7 @@ from ..registry.globs import glob_matches
 __all__ = [
     "MAX_LISTED_FILES",
     "MAX_READ_BYTES",
+    "READ_ONLY",
     "TOOLS",
     "PathEscape",
     "ToolArgumentError",
@@ -81,6 +82,7 @@ __all__ = [
 ]
 
 TOOLS: tuple[str, ...] = ("read_file", "write_file", "list_files", "run_tests", "run_command")
+READ_ONLY = frozenset({"read_file", "list_files"})  # the tools that change nothing
 """Every tool an agent may call."""
 
 MAX_READ_BYTES = 1_048_576

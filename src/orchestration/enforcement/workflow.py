@@ -41,6 +41,7 @@ from .contract import Contract, Mode
 from .gates import GATE_ARTIFACTS, GATES
 from .tokens import PhaseClaims, PhaseTokens, TokenRejected
 from .tools import (
+    READ_ONLY,
     PathEscape,
     ToolArgumentError,
     ToolError,
@@ -580,6 +581,8 @@ class Workflow:
         requirement: str,
     ) -> None:
         severity = {"allowed": "info", "warned": "warning"}.get(decision, "error")
+        # Durable before the tool acts; a denial or a read has no effect to wait for.
+        acts = decision != "denied" and tool not in READ_ONLY
         self.audit.append(
             audit_record(
                 agent_id=claims.agent_id,
@@ -591,7 +594,8 @@ class Workflow:
                 reason=reason,
                 requirement=requirement,
                 severity=severity,
-            )
+            ),
+            wait=acts,
         )
 
     def _session(self, task_id: str) -> _Session:

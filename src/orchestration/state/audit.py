@@ -14,8 +14,13 @@ that order, possibly followed by others::
 ``warned`` (a violation allowed in permissive mode, AGENT-WF-005, severity
 ``warning``).
 
-A record is on disk (written with ``O_APPEND`` and fsynced) before
-:meth:`ToolAudit.append` returns. Appends are safe across threads and
+A record is written with ``O_APPEND`` before :meth:`ToolAudit.append`
+returns, and fsynced: before it returns, for a decision whose tool acts on
+the sandbox (the log is durable before the effect, as a write-ahead log);
+within :data:`FLUSH_WITHIN` for one that has no effect to protect (a
+denial, a read), and in any case before any later record that waited. A
+crash of the process loses neither: only a power cut could lose the last
+:data:`FLUSH_WITHIN` of those. Appends are safe across threads and
 processes: the lock ``.state/audit/.lock`` (not the store's writer lock)
 serialises rotation and the write itself, the fsync happens after it, and
 one fsync serves every append of the process waiting for it (group commit). When a
@@ -27,6 +32,7 @@ than ``max_bytes`` gets a file of its own.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -48,6 +54,7 @@ __all__ = [
     "AUDIT_FILE",
     "DECISIONS",
     "DEFAULT_MAX_BYTES",
+    "FLUSH_WITHIN",
     "ToolAudit",
     "all_records",
     "audit_record",
@@ -75,6 +82,9 @@ DECISIONS = ("allowed", "denied", "warned")
 
 DEFAULT_MAX_BYTES = 104_857_600
 """Rotate the live file before it grows past 100 MiB (``audit.tool_audit_max_bytes``)."""
+
+FLUSH_WITHIN = 0.05
+"""Seconds a record with no effect to protect (a denial, a read) may wait for its fsync."""
 
 
 def audit_record(**fields: Any) -> dict[str, Any]:
@@ -123,10 +133,17 @@ class ToolAudit:
         self._lock = FileLock(folder / ".lock", thread_local=False)
         self._sync_mutex = threading.Lock()
         self._synced: tuple[tuple[int, int] | None, int] = (None, 0)  # file and bytes fsynced
+        self._flush_mutex = threading.Lock()
+        self._flushing = False  # a thread will fsync what was written without waiting
+        self._unflushed = False  # written without waiting since that thread last looked
         self._ready = False
 
-    def append(self, record: Mapping[str, Any]) -> None:
+    def append(self, record: Mapping[str, Any], *, wait: bool = True) -> None:
         """Append ``record`` as one line; it is on disk when this returns.
+
+        Args:
+            wait: return once the record is fsynced; False for a decision with
+                no effect to protect, fsynced within :data:`FLUSH_WITHIN`.
 
         Raises:
             TypeError: the record holds a value JSON cannot represent.
@@ -149,11 +166,40 @@ class ToolAudit:
                 os.close(fd)
                 raise
         try:
-            self._sync(fd, (stat.st_dev, stat.st_ino), started + len(line))
+            if wait or started == 0:
+                self._sync(fd, (stat.st_dev, stat.st_ino), started + len(line))
+            else:
+                self._flush_soon()
         finally:
             os.close(fd)
         if started == 0:  # a new file: make its name durable too
             fsync_directory(self.folder)
+
+    def _flush_soon(self) -> None:
+        """Make sure the records written so far are fsynced within FLUSH_WITHIN."""
+        with self._flush_mutex:
+            self._unflushed = True
+            if self._flushing:
+                return
+            self._flushing = True
+        threading.Thread(target=self._flush_later, daemon=True, name="audit-flush").start()
+
+    def _flush_later(self) -> None:
+        while True:
+            time.sleep(FLUSH_WITHIN)
+            with self._flush_mutex:
+                self._unflushed = False
+            with contextlib.suppress(OSError):  # a full disk: the next waited record says so
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    stat = os.fstat(fd)
+                    self._sync(fd, (stat.st_dev, stat.st_ino), stat.st_size)
+                finally:
+                    os.close(fd)
+            with self._flush_mutex:
+                if not self._unflushed:
+                    self._flushing = False
+                    return
 
     def _sync(self, fd: int, identity: tuple[int, int], end: int) -> None:
         """Make the file durable through ``end``: one fsync serves every append waiting.
@@ -177,7 +223,10 @@ class ToolAudit:
         end = os.fstat(fd).st_size
         if end == 0 or end + size <= self.max_bytes:
             return fd, end
-        os.close(fd)
+        try:
+            os.fsync(fd)  # its last records may not be yet (see FLUSH_WITHIN)
+        finally:
+            os.close(fd)
         os.rename(self.path, self._rotated_name())
         return os.open(self.path, flags, 0o644), 0
 
