@@ -12,10 +12,10 @@ cores, about as much CPU per request as the server it measured.
 Latency is measured at an offered load, open loop, as ``wrk2`` does: R
 requests a second in all, request i due i / R seconds after the start on
 connection i mod C, its latency counted from when it was due (one held up
-behind a slow one counts its wait). Tool calls are offered at 200/s by
-default (a hundred agents each calling a tool twice a second: more than an
-LLM's turns allow), claims at 100/s (each of a hundred agents done with a
-task every second; a task takes minutes). Each latency is measured in 3
+behind a slow one counts its wait). R is 100 by default: a hundred agents
+each sending a request every second, several times what they send while
+an LLM's turn takes seconds (and a task, minutes, between two claims).
+Each latency is measured in 3
 rounds and the medians of their p50 and p99 are shown (each round's p99 is
 in ``--format json``): a burst of another tenant's load on a shared machine
 spoils one round, not the figure. Capacity is measured closed loop:
@@ -38,8 +38,8 @@ the ratio is what compares across machines. Targets (AGENT-WF-017, 2 cores,
 loopback): claim p99 <= 50 ms and tool check p99 <= 10 ms (at the offered
 load), >= 500 snapshots/s.
 
-    python bench/api.py                       # 2,000 tasks, 4 connections
-    python bench/api.py 500 --clients 8 --rate 400 --claim-rate 200
+    python bench/api.py                       # 2,000 tasks, 4 connections, 100/s
+    python bench/api.py 500 --clients 8 --rate 200
     python bench/api.py --format json
 """
 
@@ -290,11 +290,10 @@ def rounds(count: int, measure_once: Callable[[], list[float]]) -> dict[str, Any
 
 
 def measure(
-    url: str, clients_count: int, rates: tuple[float, float], claims: int, tool_calls: int,
-    seconds: float, repeat: int,
+    url: str, clients_count: int, rate: float, claims: int, tool_calls: int, seconds: float,
+    repeat: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """Every figure of the benchmark; ``rates``: tool calls and claims offered per second."""
-    rate, claim_rate = rates
+    """Every figure of the benchmark; ``rate``: the requests offered per second."""
     clients = [Connection(url) for _ in range(clients_count)]
     counter = iter(range(10**9))
 
@@ -310,7 +309,7 @@ def measure(
             "floor": rounds(repeat, lambda: paced(clients, rate, 600, health)),
         }
         results["floor"].update(capacity(clients, 300, lambda i, c: c.get("/health")))
-        results["claim"] = rounds(repeat, lambda: paced(clients, claim_rate, claims, claim))
+        results["claim"] = rounds(repeat, lambda: paced(clients, rate, claims, claim))
         results["claim"].update(capacity(clients, claims // clients_count, claim))
         tokens = []
         for index, client in enumerate(clients):  # one agent per client, its sandbox made now
@@ -373,11 +372,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--rate",
         type=float,
-        default=200.0,
-        help="tool calls (and health checks) offered per second, in all",
+        default=100.0,
+        help="requests offered per second, in all, when latency is measured",
     )
-    parser.add_argument("--claim-rate", type=float, default=100.0,
-                        help="claims offered per second, in all")  # fmt: skip
     parser.add_argument("--claims", type=int, default=300, help="claims to time, each round")
     parser.add_argument(
         "--tool-calls", type=int, default=600, help="tool calls to time, each round and kind"
@@ -395,20 +392,19 @@ def main(argv: list[str]) -> None:
         make_pipeline(root, options.tasks)
         process, url = start_server(root)
         try:
-            rates = (options.rate, options.claim_rate)
-            results = measure(url, options.clients, rates, options.claims,
+            results = measure(url, options.clients, options.rate, options.claims,
                               options.tool_calls, options.seconds, options.rounds)  # fmt: skip
         finally:
             process.terminate()
             process.wait(30)
     document = {"tasks": options.tasks, "clients": options.clients, "rate_per_s": options.rate,
-                "claim_rate_per_s": options.claim_rate, "targets": TARGETS, **results}  # fmt: skip
+                "rounds": options.rounds, "targets": TARGETS, **results}  # fmt: skip
     if options.format == "json":
         print(json.dumps(document, indent=2))
         return
     print(f"{options.tasks} ready tasks, {options.clients} connections; latency open loop at "
-          f"{options.rate:g} tool calls/s and {options.claim_rate:g} claims/s offered, medians "
-          f"of {options.rounds} rounds; capacity closed loop")  # fmt: skip
+          f"{options.rate:g} requests/s offered, medians of {options.rounds} rounds; capacity "
+          "closed loop")  # fmt: skip
     print(f"{'request':<22}{'p50 ms':>8}{'p99 ms':>8}{'÷ floor':>9}{'target':>11}"
           f"{'capacity/s':>12}{'its p99 ms':>12}")  # fmt: skip
     rows = (("GET /health (floor)", "floor", None), ("claim", "claim", "claim_p99_ms"),
