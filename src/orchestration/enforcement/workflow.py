@@ -269,10 +269,17 @@ class Workflow:
                 break
 
     def _expire_lost(self, tx: Transaction) -> None:
-        """End the leases of agents that stopped heartbeating (their work ran: a retry is spent)."""
+        """End the leases of agents that stopped heartbeating (their work ran: a retry is spent).
+
+        A lease younger than its ttl is alive whatever its heartbeats say (an
+        agent's has no process to be found dead): its file is not read.
+        """
+        now = time.time()
         for task_id in sorted(tx.active()):
             lease = tx.entry(task_id).get("lease")
             if lease is None or not str(lease["holder"]).startswith("agent:"):
+                continue
+            if float(lease["granted"]) + float(lease["ttl"]) > now:
                 continue
             problem = tx.lease_problem(task_id, lease["epoch"])
             if problem is not None:
