@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from orchestration.execution.definitions import Definitions, load_definitions
 from orchestration.execution.runner import Runner, RunOptions
@@ -399,7 +400,12 @@ def test_a_frozen_runner_loses_its_lease_and_its_late_result_is_refused_CONC_REG
     deadline = time.monotonic() + 20
     while not pid.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    first.send_signal(signal.SIGSTOP)  # alive, its attempt running, but its heartbeats stop
+    # Frozen between transactions (frozen inside one, it would hold every writer off).
+    with FileLock(root / ".state" / ".lock"):
+        first.send_signal(signal.SIGSTOP)  # alive, its attempt running, but its heartbeats stop
+        stat = Path(f"/proc/{first.pid}/stat")
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":  # stopped before it may lock
+            time.sleep(0.01)
     try:
         second = run(root, "--format", "json", env=fast)
     finally:
