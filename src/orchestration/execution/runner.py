@@ -239,7 +239,8 @@ class Runner:
         """
         due = self._due_retries()
         freed = sum(found.attempt.worker is not None for found in outcomes)
-        candidates = self._candidates() if self.free or freed else []
+        wanted = (self.free or freed) and not self.draining
+        candidates = self._candidates() if wanted else []
         # Validate the likely first ones outside the store's lock (the model's import too).
         for _, task_id in candidates[: len(self.free) + freed]:
             with contextlib.suppress(DefinitionError):
