@@ -209,39 +209,18 @@ def in_parallel(clients: list[Connection], work: Callable[[int, Connection], Non
     return time.perf_counter() - began
 
 
-def latencies(
-    clients: list[Connection], each: int, request: Callable[[int, Connection], Response],
-    expect: int = 200,
+def load(
+    clients: list[Connection], count: int, request: Callable[[int, Connection], Response],
+    *, rate: float | None = None, expect: int = 200,
 ) -> tuple[list[float], float]:  # fmt: skip
-    """Seconds per request (``each`` per client, all clients at once), and requests/s."""
-    found: list[float] = []
-    lock = threading.Lock()
+    """Seconds per request of ``count`` requests spread over the clients, and requests/s.
 
-    def work(index: int, client: Connection) -> None:
-        mine = []
-        for _ in range(each):
-            began = time.perf_counter()
-            answer = request(index, client)
-            mine.append(time.perf_counter() - began)
-            if answer.status_code != expect:
-                msg = f"unexpected {answer.status_code}: {answer.text[:300]}"
-                raise SystemExit(msg)
-        with lock:
-            found.extend(mine)
-
-    wall = in_parallel(clients, work)
-    return found, len(found) / wall
-
-
-def paced(
-    clients: list[Connection], rate: float, count: int,
-    request: Callable[[int, Connection], Response], expect: int = 200,
-) -> list[float]:  # fmt: skip
-    """Seconds from due to answered of ``count`` requests offered at ``rate`` per second in all.
-
-    Open loop: request i is due ``i / rate`` seconds after the start, on
-    connection ``i % len(clients)``, whether or not the one before it was
-    answered; a request sent late behind a slow one counts the delay.
+    Closed loop when ``rate`` is None: each connection sends its next request
+    as soon as the last is answered, and a latency counts from the send.
+    Open loop at ``rate`` per second in all: request i is due ``i / rate``
+    seconds after the start, on connection ``i % len(clients)``, whether or
+    not the one before it was answered, and its latency counts from when it
+    was due (a request sent late behind a slow one counts the delay).
     """
     found: list[float] = []
     lock = threading.Lock()
@@ -250,10 +229,13 @@ def paced(
     def work(index: int, client: Connection) -> None:
         mine = []
         for number in range(index, count, len(clients)):
-            due = began + number / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
+            if rate is None:
+                due = time.perf_counter()
+            else:
+                due = began + number / rate
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
             answer = request(index, client)
             mine.append(time.perf_counter() - due)
             if answer.status_code != expect:
@@ -262,8 +244,8 @@ def paced(
         with lock:
             found.extend(mine)
 
-    in_parallel(clients, work)
-    return found
+    wall = in_parallel(clients, work)
+    return found, len(found) / wall
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -304,12 +286,12 @@ def measure(
         return client.post("/api/v1/tasks/claim", json={"agent_id": f"agent-{next(counter)}"})
 
     try:
-        latencies(clients, 50, lambda i, c: c.get("/health"))  # warm-up: connections, code paths
+        load(clients, 200, health)  # warm-up: connections, code paths
         results: dict[str, Any] = {
-            "floor": rounds(repeat, lambda: paced(clients, rate, 600, health)),
+            "floor": rounds(repeat, lambda: load(clients, 600, health, rate=rate)[0]),
         }
         results["floor"].update(capacity(clients, 300, lambda i, c: c.get("/health")))
-        results["claim"] = rounds(repeat, lambda: paced(clients, rate, claims, claim))
+        results["claim"] = rounds(repeat, lambda: load(clients, claims, claim, rate=rate)[0])
         results["claim"].update(capacity(clients, claims // clients_count, claim))
         tokens = []
         for index, client in enumerate(clients):  # one agent per client, its sandbox made now
@@ -330,9 +312,11 @@ def measure(
 
         read = tool("read_file", {"path": "src/app.py"})
         denied = tool("write_file", {"path": "src/app.py", "content": "x"})
-        results["read_file"] = rounds(repeat, lambda: paced(clients, rate, tool_calls, read))
+        results["read_file"] = rounds(repeat, lambda: load(clients, tool_calls, read, rate=rate)[0])
         results["read_file"].update(capacity(clients, tool_calls // clients_count, read))
-        results["denied"] = rounds(repeat, lambda: paced(clients, rate, tool_calls, denied, 403))
+        results["denied"] = rounds(
+            repeat, lambda: load(clients, tool_calls, denied, rate=rate, expect=403)[0]
+        )
         results["denied"].update(capacity(clients, tool_calls // clients_count, denied, 403))
         snapshots: list[float] = []
         stop = time.perf_counter() + seconds
@@ -361,7 +345,7 @@ def capacity(
     expect: int = 200,
 ) -> dict[str, float]:  # fmt: skip
     """Closed loop, ``each`` requests per connection back to back: requests/s and the p99."""
-    found, per_s = latencies(clients, each, request, expect)
+    found, per_s = load(clients, each * len(clients), request, expect=expect)
     return {"capacity_per_s": per_s, "capacity_p99_ms": percentile(found, 0.99) * 1e3}
 
 
