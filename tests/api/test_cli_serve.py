@@ -153,7 +153,10 @@ def test_a_client_may_connect_as_soon_as_the_address_is_announced() -> None:
 
     sock = bind("127.0.0.1", 0)  # what `serve` announces, before uvicorn runs
     try:
-        with socket.create_connection(sock.getsockname()[:2], timeout=5):
-            pass  # the kernel queues it; uvicorn accepts it once it serves
+        with socket.create_connection(sock.getsockname()[:2], timeout=5) as client:
+            sock.settimeout(5)
+            accepted, peer = sock.accept()  # queued by the kernel until uvicorn accepts it
+            accepted.close()
+            assert peer == client.getsockname()
     finally:
         sock.close()

@@ -210,15 +210,6 @@ def test_a_reused_worktree_starts_clean_on_the_new_attempts_branch_CONC_REG_012(
     assert git(repo, "rev-parse", "task/a/1") == first.base  # the old branch stays
 
 
-def test_a_pristine_worktree_is_reused_without_cleaning(
-    repo: Path, tmp_path: Path, git: Git
-) -> None:
-    first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
-    assert changes(first).pristine
-    reused = reuse_sandbox(repo, first, "b", 1, first.base, pristine=True)
-    assert git(reused.path, "rev-parse", "--abbrev-ref", "HEAD") == "task/b/1"
-
-
 def test_a_failed_attempts_worktree_is_kept_under_its_own_name_CONC_REG_013(
     repo: Path, tmp_path: Path, git: Git
 ) -> None:
@@ -283,12 +274,13 @@ def test_a_folder_an_attempt_left_is_watched_for_the_next_CONC_REG_013(
     assert changes(reused).files_changed == ("empty/new.txt",)
 
 
-def test_the_branch_written_without_git_is_the_one_git_makes_CONC_REG_012(
+def test_a_pristine_worktree_gets_the_branch_git_would_make_without_git_CONC_REG_012(
     repo: Path, tmp_path: Path, git: Git
 ) -> None:
     first = create_sandbox(repo, tmp_path / "a.1", "a", 1)
     assert changes(first).pristine
-    reused = reuse_sandbox(repo, first, "b", 2, first.base, pristine=True)
+    reused = reuse_sandbox(repo, first, "b", 2, first.base, pristine=True)  # not cleaned
+    assert git(reused.path, "rev-parse", "--abbrev-ref", "HEAD") == "task/b/2"
     assert git(reused.path, "symbolic-ref", "HEAD") == "refs/heads/task/b/2"
     assert git(repo, "rev-parse", "task/b/2") == first.base
     assert git(reused.path, "status", "--porcelain") == ""
